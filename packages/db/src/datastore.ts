@@ -1,0 +1,72 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Migrator, type Kysely } from 'kysely';
+import type { Database } from './schema.js';
+import type { ColumnTypes, DialectName } from './dialect.js';
+import { connectSqlite, sqliteTypes } from './dialects/sqlite/connect.js';
+import { connectPostgres, postgresTypes } from './dialects/postgres/connect.js';
+import { CodeMigrationProvider } from './migrations/index.js';
+import { HostRepository } from './repositories/hosts.js';
+import { SessionRepository, UserRepository } from './repositories/users.js';
+import { EnrollSecretRepository, TeamRepository } from './repositories/teams.js';
+import { ActivityRepository } from './repositories/activities.js';
+import { CarveRepository } from './repositories/carves.js';
+import { AppConfigRepository } from './repositories/app-config.js';
+
+export interface DatastoreOptions {
+  /** postgres://… selects PostgreSQL; otherwise `sqliteFile` is used. */
+  databaseUrl?: string | undefined;
+  sqliteFile?: string;
+  maxConnections?: number;
+}
+
+/** The database and every repository over it. Only the server opens one. */
+export class Datastore {
+  readonly hosts: HostRepository;
+  readonly users: UserRepository;
+  readonly sessions: SessionRepository;
+  readonly teams: TeamRepository;
+  readonly enrollSecrets: EnrollSecretRepository;
+  readonly activities: ActivityRepository;
+  readonly carves: CarveRepository;
+  readonly appConfig: AppConfigRepository;
+
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly dialect: DialectName,
+    private readonly types: ColumnTypes,
+  ) {
+    this.hosts = new HostRepository(db);
+    this.users = new UserRepository(db);
+    this.sessions = new SessionRepository(db);
+    this.teams = new TeamRepository(db);
+    this.enrollSecrets = new EnrollSecretRepository(db);
+    this.activities = new ActivityRepository(db);
+    this.carves = new CarveRepository(db);
+    this.appConfig = new AppConfigRepository(db);
+  }
+
+  /** Applies pending forward-only migrations; returns the names applied. */
+  async migrate(): Promise<string[]> {
+    const migrator = new Migrator({ db: this.db, provider: new CodeMigrationProvider(this.types) });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}
+
+export function openDatastore(opts: DatastoreOptions): Datastore {
+  if (opts.databaseUrl && /^postgres(ql)?:\/\//.test(opts.databaseUrl)) {
+    const { db } = connectPostgres(opts.databaseUrl, opts.maxConnections);
+    return new Datastore(db, 'postgres', postgresTypes);
+  }
+  if (opts.databaseUrl) throw new Error(`unsupported database URL scheme: ${opts.databaseUrl.split(':')[0]}`);
+  if (!opts.sqliteFile) throw new Error('sqliteFile is required when no database URL is given');
+  if (opts.sqliteFile !== ':memory:') mkdirSync(dirname(opts.sqliteFile), { recursive: true });
+  const { db } = connectSqlite(opts.sqliteFile);
+  return new Datastore(db, 'sqlite', sqliteTypes);
+}

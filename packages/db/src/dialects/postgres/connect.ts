@@ -1,0 +1,21 @@
+import pg from 'pg';
+import { Kysely, PostgresDialect } from 'kysely';
+import type { Database } from '../../schema.js';
+import type { ColumnTypes } from '../../dialect.js';
+
+export const postgresTypes: ColumnTypes = {
+  id: 'serial',
+  bigint: 'bigint',
+  blob: 'bytea',
+  double: 'double precision',
+};
+
+// Times are epoch milliseconds: well inside Number's exact range, so parse int8 as number.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+pg.types.setTypeParser(1700, (v: string) => Number(v));
+
+export function connectPostgres(url: string, maxConnections = 10): { db: Kysely<Database>; pool: pg.Pool } {
+  const pool = new pg.Pool({ connectionString: url, max: maxConnections });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, pool };
+}

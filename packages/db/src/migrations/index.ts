@@ -1,0 +1,24 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import type { ColumnTypes } from '../dialect.js';
+import * as m0001 from './0001-initial.js';
+
+interface Step {
+  up(db: Kysely<unknown>, types: ColumnTypes): Promise<void>;
+}
+
+/** Forward-only: a migration is never edited once released; add a new file instead. */
+const STEPS: Record<string, Step> = {
+  '0001-initial': m0001,
+};
+
+export class CodeMigrationProvider implements MigrationProvider {
+  constructor(private readonly types: ColumnTypes) {}
+
+  getMigrations(): Promise<Record<string, Migration>> {
+    const out: Record<string, Migration> = {};
+    for (const [name, step] of Object.entries(STEPS)) {
+      out[name] = { up: (db) => step.up(db, this.types) };
+    }
+    return Promise.resolve(out);
+  }
+}

@@ -1,0 +1,315 @@
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely';
+import {
+  MISSING_HOST_WINDOW_MS,
+  NEW_HOST_WINDOW_MS,
+  ONLINE_INTERVAL_BUFFER_S,
+  type HostStatusFilter,
+} from '@flotilla/core';
+import type { Database, HostRow, HostUpdate } from '../schema.js';
+
+/** Columns a caller may order the host list by. */
+export const HOST_ORDER_KEYS = [
+  'id', 'hostname', 'computer_name', 'display_name', 'platform', 'os_version', 'osquery_version',
+  'seen_time', 'created_at', 'updated_at', 'detail_updated_at', 'last_enrolled_at', 'memory',
+  'primary_ip', 'uuid', 'hardware_serial', 'team_id', 'uptime', 'cpu_brand',
+  'gigs_disk_space_available', 'percent_disk_space_available',
+] as const;
+export type HostOrderKey = (typeof HOST_ORDER_KEYS)[number];
+
+export interface HostFilter {
+  /** Teams the caller may see ('all' for global readers). Always applied. */
+  visibleTeams: 'all' | number[];
+  /** Explicit team filter: a team id, or 0 for hosts in no team. */
+  teamId?: number;
+  status?: HostStatusFilter;
+  /** Free text over hostname, computer name, UUID, serial and primary IP. */
+  query?: string;
+  platform?: string;
+  /** Restrict to these ids (e.g. label members, computed elsewhere). */
+  hostIds?: number[];
+  nowMs: number;
+}
+
+export interface Page {
+  page: number;
+  perPage: number;
+  orderKey: HostOrderKey;
+  orderDirection: 'asc' | 'desc';
+}
+
+/** Cheap per-host facts the check-in path keeps in memory. */
+export interface HostRuntimeRow {
+  id: number;
+  node_key_hash: string;
+  osquery_host_id: string;
+  team_id: number | null;
+  platform: string;
+  detail_updated_at: number;
+  label_updated_at: number;
+  policy_updated_at: number;
+  refetch_requested: number;
+  seen_time: number;
+}
+
+const RUNTIME_COLUMNS = [
+  'id', 'node_key_hash', 'osquery_host_id', 'team_id', 'platform', 'detail_updated_at',
+  'label_updated_at', 'policy_updated_at', 'refetch_requested', 'seen_time',
+] as const;
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+export class HostRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /**
+   * Creates the host, or re-enrolls an existing one (same osquery host identifier) with a new
+   * node key, so a re-enroll never duplicates a host.
+   */
+  async enroll(input: {
+    osqueryHostId: string;
+    nodeKeyHash: string;
+    teamId: number | null;
+    nowMs: number;
+    details: HostUpdate;
+  }): Promise<{ host: HostRow; created: boolean }> {
+    const { osqueryHostId, nodeKeyHash, teamId, nowMs, details } = input;
+    return this.db.transaction().execute(async (trx) => {
+      const existing = await trx
+        .selectFrom('hosts')
+        .select('id')
+        .where('osquery_host_id', '=', osqueryHostId)
+        .executeTakeFirst();
+      if (existing) {
+        const host = await trx
+          .updateTable('hosts')
+          .set({
+            ...details,
+            node_key_hash: nodeKeyHash,
+            team_id: teamId,
+            last_enrolled_at: nowMs,
+            updated_at: nowMs,
+            seen_time: nowMs,
+            // Ask for fresh vitals right after a re-enroll.
+            detail_updated_at: 0,
+            label_updated_at: 0,
+            policy_updated_at: 0,
+          })
+          .where('id', '=', existing.id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        return { host, created: false };
+      }
+      const host = await trx
+        .insertInto('hosts')
+        .values({
+          ...details,
+          osquery_host_id: osqueryHostId,
+          node_key_hash: nodeKeyHash,
+          team_id: teamId,
+          created_at: nowMs,
+          updated_at: nowMs,
+          last_enrolled_at: nowMs,
+          seen_time: nowMs,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return { host, created: true };
+    });
+  }
+
+  async runtimeAll(): Promise<HostRuntimeRow[]> {
+    return this.db.selectFrom('hosts').select(RUNTIME_COLUMNS).execute();
+  }
+
+  async runtimeByNodeKeyHash(hash: string): Promise<HostRuntimeRow | undefined> {
+    return this.db
+      .selectFrom('hosts')
+      .select(RUNTIME_COLUMNS)
+      .where('node_key_hash', '=', hash)
+      .executeTakeFirst();
+  }
+
+  async get(id: number): Promise<HostRow | undefined> {
+    return this.db.selectFrom('hosts').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Finds a host by UUID, osquery host identifier, hostname or node key hash. */
+  async getByIdentifier(identifier: string, nodeKeyHash: string): Promise<HostRow | undefined> {
+    return this.db
+      .selectFrom('hosts')
+      .selectAll()
+      .where((eb) =>
+        eb.or([
+          eb('uuid', '=', identifier),
+          eb('osquery_host_id', '=', identifier),
+          eb('hostname', '=', identifier),
+          eb('node_key_hash', '=', nodeKeyHash),
+        ]),
+      )
+      .orderBy('id')
+      .executeTakeFirst();
+  }
+
+  /** Applies many hosts' detail updates in one transaction (ingestion batches). */
+  async applyUpdates(
+    updates: ReadonlyArray<{ id: number; set: HostUpdate; users?: HostUserInput[] | undefined }>,
+  ): Promise<void> {
+    if (updates.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const u of updates) {
+        if (Object.keys(u.set).length > 0) {
+          await trx.updateTable('hosts').set(u.set).where('id', '=', u.id).execute();
+        }
+        if (u.users) {
+          await trx.deleteFrom('host_users').where('host_id', '=', u.id).execute();
+          for (let i = 0; i < u.users.length; i += 200) {
+            const chunk = u.users.slice(i, i + 200).map((x) => ({ ...x, host_id: u.id }));
+            if (chunk.length) await trx.insertInto('host_users').values(chunk).execute();
+          }
+        }
+      }
+    });
+  }
+
+  /** Records that these hosts were seen at `timeMs` (one statement per chunk of ids). */
+  async markSeen(ids: readonly number[], timeMs: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < ids.length; i += 500) {
+        await trx
+          .updateTable('hosts')
+          .set({ seen_time: timeMs })
+          .where('id', 'in', ids.slice(i, i + 500))
+          .execute();
+      }
+    });
+  }
+
+  async users(hostId: number) {
+    return this.db
+      .selectFrom('host_users')
+      .select(['uid', 'username', 'type', 'groupname', 'shell'])
+      .where('host_id', '=', hostId)
+      .orderBy('uid')
+      .execute();
+  }
+
+  async list(filter: HostFilter, page: Page): Promise<HostRow[]> {
+    const orderColumn = page.orderKey === 'display_name' ? 'computer_name' : page.orderKey === 'uptime' ? 'uptime_s' : page.orderKey;
+    return this.db
+      .selectFrom('hosts')
+      .selectAll()
+      .where((eb) => this.where(eb, filter))
+      .orderBy(orderColumn, page.orderDirection)
+      .orderBy('id', page.orderDirection)
+      .limit(page.perPage)
+      .offset(page.page * page.perPage)
+      .execute();
+  }
+
+  async count(filter: HostFilter): Promise<number> {
+    const row = await this.db
+      .selectFrom('hosts')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where((eb) => this.where(eb, filter))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Counts by status and platform in one pass, for the host summary. */
+  async summary(filter: HostFilter) {
+    const now = filter.nowMs;
+    const rows = await this.db
+      .selectFrom('hosts')
+      .select((eb) => [
+        'platform',
+        eb.fn.countAll<number>().as('total'),
+        eb.fn.sum<number>(sql`CASE WHEN ${onlineExpr(now)} THEN 1 ELSE 0 END`).as('online'),
+        eb.fn.sum<number>(sql`CASE WHEN created_at > ${now - NEW_HOST_WINDOW_MS} THEN 1 ELSE 0 END`).as('new'),
+        eb.fn.sum<number>(sql`CASE WHEN seen_time < ${now - MISSING_HOST_WINDOW_MS} THEN 1 ELSE 0 END`).as('missing'),
+      ])
+      .where((eb) => this.where(eb, filter))
+      .groupBy('platform')
+      .execute();
+    return rows.map((r) => ({
+      platform: r.platform,
+      total: Number(r.total),
+      online: Number(r.online ?? 0),
+      new: Number(r.new ?? 0),
+      missing: Number(r.missing ?? 0),
+    }));
+  }
+
+  async delete(ids: readonly number[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const res = await this.db.deleteFrom('hosts').where('id', 'in', ids).executeTakeFirst();
+    return Number(res.numDeletedRows);
+  }
+
+  async setRefetch(id: number, requested: boolean): Promise<void> {
+    await this.db.updateTable('hosts').set({ refetch_requested: requested ? 1 : 0 }).where('id', '=', id).execute();
+  }
+
+  async transfer(teamId: number | null, ids: readonly number[], nowMs: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.updateTable('hosts').set({ team_id: teamId, updated_at: nowMs }).where('id', 'in', ids).execute();
+  }
+
+  async idsNodeKeyHashes(ids: readonly number[]): Promise<Array<{ id: number; node_key_hash: string; team_id: number | null }>> {
+    if (ids.length === 0) return [];
+    return this.db.selectFrom('hosts').select(['id', 'node_key_hash', 'team_id']).where('id', 'in', ids).execute();
+  }
+
+  private where(eb: ExpressionBuilder<Database, 'hosts'>, f: HostFilter): Expression<SqlBool> {
+    const parts: Expression<SqlBool>[] = [];
+    if (f.visibleTeams !== 'all') {
+      parts.push(f.visibleTeams.length ? eb('team_id', 'in', f.visibleTeams) : sql<SqlBool>`1 = 0`);
+    }
+    if (f.teamId !== undefined) {
+      parts.push(f.teamId === 0 ? eb('team_id', 'is', null) : eb('team_id', '=', f.teamId));
+    }
+    if (f.platform) parts.push(eb('platform', '=', f.platform));
+    if (f.hostIds) parts.push(f.hostIds.length ? eb('id', 'in', f.hostIds) : sql<SqlBool>`1 = 0`);
+    if (f.query) {
+      const like = `%${escapeLike(f.query.toLowerCase())}%`;
+      parts.push(
+        eb.or(
+          (['hostname', 'computer_name', 'uuid', 'hardware_serial', 'primary_ip', 'osquery_host_id'] as const).map(
+            (c) => sql<SqlBool>`lower(${sql.ref(c)}) LIKE ${like} ESCAPE '\\'`,
+          ),
+        ),
+      );
+    }
+    switch (f.status) {
+      case undefined:
+        break;
+      case 'online':
+        parts.push(onlineExpr(f.nowMs));
+        break;
+      case 'offline':
+        parts.push(sql<SqlBool>`NOT (${onlineExpr(f.nowMs)})`);
+        break;
+      case 'new':
+        parts.push(eb('created_at', '>', f.nowMs - NEW_HOST_WINDOW_MS));
+        break;
+      case 'missing':
+      case 'mia':
+        parts.push(eb('seen_time', '<', f.nowMs - MISSING_HOST_WINDOW_MS));
+        break;
+    }
+    return parts.length ? eb.and(parts) : sql<SqlBool>`1 = 1`;
+  }
+}
+
+/** Same rule as core's hostStatus(), in SQL that both dialects accept. */
+function onlineExpr(nowMs: number) {
+  return sql<SqlBool>`(seen_time + 1000 * ((CASE WHEN distributed_interval < config_tls_refresh THEN distributed_interval ELSE config_tls_refresh END) + ${ONLINE_INTERVAL_BUFFER_S})) >= ${nowMs}`;
+}
+
+export interface HostUserInput {
+  uid: number;
+  username: string;
+  type: string;
+  groupname: string;
+  shell: string;
+}

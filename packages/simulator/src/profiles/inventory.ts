@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { chance } from '../host/random.js';
+
+/** One binary package of a real inventory (see data/SOURCES.md). */
+export interface InventoryPackage {
+  name: string;
+  version: string;
+  arch: string;
+  source?: string;
+  /** rpm only */
+  release?: string;
+  epoch?: string;
+}
+
+export interface Inventory {
+  origin: string;
+  family: string;
+  release: string;
+  kernel: string;
+  format: 'deb' | 'rpm';
+  packages: InventoryPackage[];
+}
+
+const cache = new Map<string, Inventory>();
+
+/** Loads `data/inventories/<name>.json` once per process. */
+export function loadInventory(name: string): Inventory {
+  let inv = cache.get(name);
+  if (inv === undefined) {
+    const url = new URL(`../../data/inventories/${name}.json`, import.meta.url);
+    inv = JSON.parse(readFileSync(url, 'utf8')) as Inventory;
+    cache.set(name, inv);
+  }
+  return inv;
+}
+
+/** Moves the last number in `v` by `delta` (never below 0): "1.2-3ubuntu0.4" → "1.2-3ubuntu0.5". */
+export function bumpLastNumber(v: string, delta: number): string {
+  const m = /(\d+)(\D*)$/.exec(v);
+  if (m === null || m[1] === undefined) return v;
+  const next = Math.max(0, Number(m[1]) + delta);
+  return v.slice(0, m.index) + String(next) + (m[2] ?? '');
+}
+
+/** Share of a host's packages that are one revision behind (not yet patched) or ahead. */
+const OLDER = 0.04;
+const NEWER = 0.02;
+
+/**
+ * The host's view of a package: most hosts of a profile share the inventory's version;
+ * a few (chosen by seed) lag one revision behind or run one ahead, as patching drifts.
+ */
+export function hostVersion(seed: number, index: number, pkg: InventoryPackage): { version: string; release: string } {
+  const r = chance(seed, index);
+  const release = pkg.release ?? '';
+  if (r >= OLDER + NEWER) return { version: pkg.version, release };
+  const delta = r < OLDER ? -1 : 1;
+  // deb: the revision is the tail of version; rpm: the tail of release.
+  return pkg.release === undefined
+    ? { version: bumpLastNumber(pkg.version, delta), release }
+    : { version: pkg.version, release: bumpLastNumber(release, delta) };
+}

@@ -1,0 +1,67 @@
+import Type from 'typebox';
+
+export const HostUser = Type.Object({
+  uid: Type.Integer(),
+  username: Type.String(),
+  type: Type.String(),
+  groupname: Type.String(),
+  shell: Type.String(),
+});
+
+/** A host as Fleet's API shows it (the fields we keep). */
+export const Host = Type.Object({
+  id: Type.Integer(),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+  detail_updated_at: Type.String(),
+  label_updated_at: Type.String(),
+  policy_updated_at: Type.String(),
+  last_enrolled_at: Type.String(),
+  seen_time: Type.String(),
+  refetch_requested: Type.Boolean(),
+  hostname: Type.String(),
+  computer_name: Type.String(),
+  display_name: Type.String(),
+  display_text: Type.String(),
+  uuid: Type.String(),
+  osquery_host_id: Type.String(),
+  platform: Type.String(),
+  platform_like: Type.String(),
+  os_version: Type.String(),
+  build: Type.String(),
+  code_name: Type.String(),
+  kernel_version: Type.String(),
+  osquery_version: Type.String(),
+  uptime: Type.Number(),
+  memory: Type.Number(),
+  cpu_type: Type.String(),
+  cpu_subtype: Type.String(),
+  cpu_brand: Type.String(),
+  cpu_physical_cores: Type.Integer(),
+  cpu_logical_cores: Type.Integer(),
+  hardware_vendor: Type.String(),
+  hardware_model: Type.String(),
+  hardware_version: Type.String(),
+  hardware_serial: Type.String(),
+  primary_ip: Type.String(),
+  primary_mac: Type.String(),
+  public_ip: Type.String(),
+  distributed_interval: Type.Integer(),
+  config_tls_refresh: Type.Integer(),
+  logger_tls_period: Type.Integer(),
+  gigs_disk_space_available: Type.Number(),
+  percent_disk_space_available: Type.Number(),
+  gigs_total_disk_space: Type.Number(),
+  disk_encryption_enabled: Type.Union([Type.Boolean(), Type.Null()]),
+  status: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
+  team_id: Type.Union([Type.Integer(), Type.Null()]),
+  team_name: Type.Union([Type.String(), Type.Null()]),
+  issues: Type.Object({ failing_policies_count: Type.Integer(), total_issues_count: Type.Integer() }),
+});
+
+export const HostDetail = Type.Intersect([
+  Host,
+  Type.Object({ users: Type.Array(HostUser) }),
+]);
+
+export const HostStatusFilter = Type.Union(['online', 'offline', 'new', 'missing', 'mia'].map((s) => Type.Literal(s)));

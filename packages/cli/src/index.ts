@@ -1,0 +1,1 @@
+export { osqueryFlagfile } from './commands/enroll-kit.js';

@@ -1,0 +1,124 @@
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import pino, { type Logger } from 'pino';
+import type { Datastore } from '@flotilla/db';
+import type { ServerConfig } from './config.js';
+import type { AppContext } from './context.js';
+import { SecretBox } from './crypto/secrets.js';
+import { LocalBus, type Bus } from './bus/bus.js';
+import { installErrorHandler } from './http/errors.js';
+import { installAuth } from './http/auth.js';
+import { CheckinService } from './osquery/checkin.service.js';
+import { registerOsqueryRoutes } from './osquery/osquery.routes.js';
+import { ActivityService } from './activities/activity.service.js';
+import { registerActivityRoutes } from './activities/activities.routes.js';
+import { UserService } from './users/users.service.js';
+import { registerSessionRoutes, registerUserRoutes } from './users/users.routes.js';
+import { EnrollSecretService } from './teams/enroll-secrets.service.js';
+import { registerTeamRoutes } from './teams/teams.routes.js';
+import { registerSettingsRoutes, VERSION } from './settings/settings.routes.js';
+import { HostService } from './hosts/hosts.service.js';
+import { registerHostRoutes } from './hosts/hosts.routes.js';
+import { registerCarveRoutes } from './carves/carves.routes.js';
+import type { TlsMaterial } from './tls/certificates.js';
+
+export interface BuildAppOptions {
+  config: ServerConfig;
+  ds: Datastore;
+  /** Key for secrets at rest; every process sharing the database must use the same one. */
+  serverKey: string;
+  bus?: Bus;
+  tls?: TlsMaterial | undefined;
+  logger?: Logger;
+  clock?: () => number;
+}
+
+/** Secrets that must never reach a log line. */
+export const REDACT = [
+  'req.headers.authorization',
+  'req.body.password',
+  'req.body.node_key',
+  'req.body.enroll_secret',
+  '*.password',
+  '*.new_password',
+  '*.old_password',
+  '*.node_key',
+  '*.enroll_secret',
+  '*.token',
+  '*.secret',
+];
+
+/**
+ * Builds the Fastify app (no listening): the osquery endpoints, the REST API under both
+ * /api/v1/fleet and /api/latest/fleet, and the OpenAPI document. `start()` loads caches and
+ * starts batch writers; `stop()` flushes them.
+ */
+export async function buildApp(opts: BuildAppOptions): Promise<{ app: FastifyInstance; ctx: AppContext }> {
+  const { config, ds } = opts;
+  const log = opts.logger ?? pino({ level: config.logLevel, redact: REDACT });
+  const clock = opts.clock ?? Date.now;
+  const bus = opts.bus ?? new LocalBus();
+  const secrets = new SecretBox(opts.serverKey);
+
+  const app = Fastify({
+    loggerInstance: log,
+    // Never a log line per agent check-in: requests are logged only when they fail.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: config.trustProxy,
+    bodyLimit: 1024 * 1024,
+    // osquery keeps its connection open between check-ins; don't close it under them.
+    keepAliveTimeout: 185_000,
+    requestTimeout: 120_000,
+    connectionTimeout: 0,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+    ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, sessionTimeout: 7200 } } : {}),
+  }) as unknown as FastifyInstance;
+
+  const activities = new ActivityService(ds, clock);
+  const checkin = new CheckinService(ds, config, bus, secrets, log, clock);
+  const ctx: AppContext = { config, ds, bus, secrets, log, clock, checkin, activities, tls: opts.tls };
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Flotilla API', version: VERSION, description: "Fleet-compatible REST API and osquery's TLS remote API." },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  installErrorHandler(app);
+  installAuth(app, ds, config.sessionTtlS, clock);
+
+  registerOsqueryRoutes(app, checkin, config.osquery.maxBodyBytes, Math.ceil((config.osquery.maxCarveBlockBytes * 4) / 3) + 64 * 1024);
+
+  const users = new UserService(ctx);
+  const secretsSvc = new EnrollSecretService(ctx);
+  const hosts = new HostService(ctx);
+  registerSessionRoutes(app, ctx, users);
+  for (const prefix of ['/api/v1/fleet', '/api/latest/fleet']) {
+    const hide = prefix !== '/api/v1/fleet';
+    await app.register(
+      async (api) => {
+        registerUserRoutes(api, ctx, users, hide);
+        registerTeamRoutes(api, ctx, secretsSvc, hide);
+        registerSettingsRoutes(api, ctx, secretsSvc, hide);
+        registerHostRoutes(api, ctx, hosts, hide);
+        registerActivityRoutes(api, ctx, hide);
+        registerCarveRoutes(api, ctx, hide);
+      },
+      { prefix },
+    );
+  }
+
+  app.get('/api/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', hosts: checkin.cache.size }));
+
+  app.addHook('onReady', async () => {
+    await checkin.start();
+  });
+  app.addHook('onClose', async () => {
+    await checkin.stop();
+  });
+  return { app, ctx };
+}

@@ -1,0 +1,61 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { openDatastore } from '@flotilla/db';
+import type { ServerConfig } from './config.js';
+import { buildApp, REDACT } from './app.js';
+import { LocalBus, RedisBus, type Bus } from './bus/bus.js';
+import { randomToken } from './crypto/secrets.js';
+import { ensureOwnCertificates, loadCertificateFiles, type TlsMaterial } from './tls/certificates.js';
+
+/** The server key from config, or one generated once into the data directory. */
+export function serverKey(config: ServerConfig): string {
+  if (config.serverPrivateKey) return config.serverPrivateKey;
+  const file = join(config.dataDir, 'server.key');
+  if (!existsSync(file)) {
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(file, randomToken(48), { mode: 0o600 });
+  }
+  return readFileSync(file, 'utf8').trim();
+}
+
+export interface RunningServer {
+  url: string;
+  tls: TlsMaterial | undefined;
+  close(): Promise<void>;
+}
+
+/** Opens the database, migrates it, sets up TLS and listens; stops cleanly on close(). */
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const log = pino({ level: config.logLevel, redact: REDACT });
+  mkdirSync(config.dataDir, { recursive: true });
+  const ds = openDatastore({ databaseUrl: config.databaseUrl, sqliteFile: join(config.dataDir, 'flotilla.db') });
+  const applied = await ds.migrate();
+  if (applied.length) log.info({ migrations: applied }, 'database migrated');
+
+  let tls: TlsMaterial | undefined;
+  if (config.tls.mode === 'auto') tls = await ensureOwnCertificates(config.dataDir, config.tls.hostnames);
+  else if (config.tls.mode === 'files') tls = loadCertificateFiles(config.tls.certFile!, config.tls.keyFile!);
+
+  let bus: Bus = new LocalBus();
+  if (config.redisUrl) {
+    const rb = new RedisBus(config.redisUrl, log);
+    await rb.ready();
+    bus = rb;
+  }
+
+  const { app } = await buildApp({ config, ds, serverKey: serverKey(config), bus, tls, logger: log });
+  await app.listen({ host: config.host, port: config.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const url = `${tls ? 'https' : 'http'}://localhost:${port}`;
+  return {
+    url,
+    tls,
+    close: async () => {
+      await app.close();
+      await bus.close();
+      await ds.close();
+    },
+  };
+}

@@ -31,10 +31,10 @@ export function parseDebianTracker(json: string, file = '<memory>'): DebianTrack
     if (!isRecord(cves))
       throw new FeedError(FEED, 'unknown_format', `package ${pkg} is not an object`, file);
     for (const [cve, info] of Object.entries(cves)) {
-      if (!isRecord(info) || !isRecord(info.releases)) {
-        throw new FeedError(FEED, 'unknown_format', `${pkg}/${cve} has no releases`, file);
-      }
-      if (!/^CVE-\d+-\d+$/.test(cve)) continue;
+      if (!isRecord(info))
+        throw new FeedError(FEED, 'unknown_format', `${pkg}/${cve} is not an object`, file);
+      // Entries still being triaged (TEMP-…, no release data yet) are skipped.
+      if (!isRecord(info.releases) || !/^CVE-\d+-\d+$/.test(cve)) continue;
       for (const [release, r] of Object.entries(info.releases)) {
         if (!isRecord(r)) continue;
         records++;

@@ -14,12 +14,12 @@ import { parseOval } from './oval.js';
 import type { HostInventory } from '../types.js';
 
 /** Reads a file as text, gunzipping `.gz` files. */
-export function readFeedText(path: string): string {
+export function readFeedText(path: string, name: string = path): string {
   let buf: Buffer;
   try {
     buf = readFileSync(path);
   } catch (e) {
-    throw new FeedError('feeds', 'unreadable', e instanceof Error ? e.message : String(e), path);
+    throw new FeedError('feeds', 'unreadable', e instanceof Error ? e.message : String(e), name);
   }
   if (path.endsWith('.gz')) {
     try {
@@ -29,7 +29,7 @@ export function readFeedText(path: string): string {
         'feeds',
         'truncated',
         `gzip: ${e instanceof Error ? e.message : String(e)}`,
-        path,
+        name,
       );
     }
   }
@@ -133,7 +133,7 @@ export function loadFeedsDir(dir: string): LoadedFeeds {
       continue;
     }
     try {
-      const content = readFeedText(path);
+      const content = readFeedText(path, file);
       const kind = detectFeedKind(path, content);
       if (kind === null) {
         result.skipped.push(file);

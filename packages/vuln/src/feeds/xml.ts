@@ -21,7 +21,10 @@ export function parseXml(feed: string, text: string, file?: string): XNode {
   if (text.trim() === '') throw new FeedError(feed, 'empty', 'the file is empty', file);
   const valid = XMLValidator.validate(text);
   if (valid !== true) {
-    const truncated = /closed|unclosed|end of|expected/i.test(valid.err.msg);
+    const rootName = /<([A-Za-z_][\w:.-]*)[\s>]/.exec(
+      text.replace(/<\?[^>]*\?>|<!--[\s\S]*?-->/g, ''),
+    )?.[1];
+    const truncated = rootName === undefined || !text.trimEnd().endsWith(`</${rootName}>`);
     throw new FeedError(
       feed,
       truncated ? 'truncated' : 'corrupt',

@@ -49,6 +49,11 @@ function fixedVersionOf(test: OvalTest): string | null {
 const isPositive = (t: OvalTest): boolean =>
   t.existence !== 'none_exist' && t.check !== 'none satisfy';
 
+// "Signed with the vendor key" tests say nothing about vulnerability; they never name a finding.
+const isSignatureOnly = (t: OvalTest): boolean =>
+  t.states.length > 0 &&
+  t.states.every((conds) => conds.length > 0 && conds.every((c) => c.field === 'signature_keyid'));
+
 /**
  * Matches hosts against one OVAL feed. Package tests are evaluated once per distinct
  * (package, version, arch) and remembered; only definitions that one of the host's packages
@@ -143,7 +148,7 @@ export class OvalMatcher {
         const t = feed.tests[ti];
         if (!t) continue;
         const cves = def.cves.filter((c) => c.testRef === undefined || c.testRef === t.id);
-        if (t.t === 'pkg') {
+        if (t.t === 'pkg' && !isSignatureOnly(t)) {
           const fixed = fixedVersionOf(t);
           for (const p of satisfiedBy.get(ti) ?? []) {
             for (const c of cves) {

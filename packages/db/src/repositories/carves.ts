@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { CarveRow, Database } from '../schema.js';
 
 export class CarveRepository {
@@ -22,7 +22,7 @@ export class CarveRepository {
         .execute();
       await trx
         .updateTable('carves')
-        .set((eb) => ({ max_block: eb.fn('max', [eb.ref('max_block'), eb.val(blockId)]) }))
+        .set({ max_block: sql<number>`CASE WHEN max_block < ${blockId} THEN ${blockId} ELSE max_block END` })
         .where('id', '=', carveId)
         .execute();
     });

@@ -35,7 +35,8 @@ const str = (v: string | undefined, max = 255): string => (typeof v === 'string'
 /** "Ubuntu 22.04.3 LTS", "Red Hat Enterprise Linux 9.3.0", "macOS 14.4.1". */
 export function osVersionString(r: Row): string {
   const name = str(r['name']);
-  const version = str(r['version']);
+  // "22.04.3 LTS (Jammy Jellyfish)" → "22.04.3 LTS", as Fleet shows it.
+  const version = str(r['version']).replace(/\s*\([^)]*\)\s*$/, '');
   if (version && (r['platform'] === 'ubuntu' || /^\d/.test(version))) return `${name} ${version}`.trim();
   const parts = [r['major'], r['minor'], r['patch']].filter((p) => p !== undefined && p !== '');
   const numeric = parts.length ? parts.join('.') : version;

@@ -1,5 +1,6 @@
 import { createServer } from 'node:https';
-import type { IncomingHttpHeaders, Server } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import type { TlsFixture } from './tls-fixture.js';

@@ -1,0 +1,74 @@
+import { createSecureContext } from 'node:tls';
+import { createSimulatedAgent } from './agent/factory.js';
+import type { OsqueryAgent } from './agent/agent.js';
+import { EngineSet } from './host/engine-set.js';
+import { hash32 } from './host/random.js';
+import { StatsCollector } from './stats.js';
+import type { StatsSnapshot } from './stats.js';
+
+/** Serializable settings shared by the main thread and workers. */
+export interface RunnerSettings {
+  server: string;
+  enrollSecret: string;
+  /** PEM text of the CA bundle. */
+  caPem: string;
+  gzip: boolean;
+  hostIdentifier: 'uuid' | 'hostname';
+  suspiciousRate: number;
+  fleetSeed: number;
+  /** Hosts start spread evenly over this many seconds. */
+  startSpreadSeconds: number;
+}
+
+/** One host to run: its global index and profile name. */
+export interface HostSlot {
+  index: number;
+  profile: string;
+}
+
+/**
+ * Runs a set of simulated hosts in this thread: one SQL engine per platform, one parsed
+ * CA, one statistics collector, one keep-alive connection per host.
+ */
+export class HostRunner {
+  readonly stats = new StatsCollector();
+  private readonly agents: OsqueryAgent[] = [];
+  private readonly engines = new EngineSet();
+
+  constructor(settings: RunnerSettings, slots: readonly HostSlot[]) {
+    const secureContext = createSecureContext({ ca: settings.caPem });
+    const spreadMs = settings.startSpreadSeconds * 1000;
+    for (const slot of slots) {
+      this.agents.push(
+        createSimulatedAgent({
+          profile: slot.profile,
+          index: slot.index,
+          fleetSeed: settings.fleetSeed,
+          server: settings.server,
+          secureContext,
+          enrollSecret: settings.enrollSecret,
+          gzip: settings.gzip,
+          hostIdentifier: settings.hostIdentifier,
+          suspiciousRate: settings.suspiciousRate,
+          observer: this.stats,
+          engines: this.engines,
+          // Spread by a hash of the index so neighbours do not start together.
+          startDelayMs: spreadMs === 0 ? 0 : (hash32(String(slot.index), settings.fleetSeed) % 10_000) / 10_000 * spreadMs,
+        }),
+      );
+    }
+  }
+
+  start(): void {
+    for (const agent of this.agents) void agent.start();
+  }
+
+  stop(): void {
+    for (const agent of this.agents) agent.stop();
+    this.engines.close();
+  }
+
+  snapshot(): StatsSnapshot {
+    return this.stats.snapshot(this.agents.length, this.agents.filter((a) => a.nodeKey !== undefined).length);
+  }
+}

@@ -1,6 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { hash32 } from './host/random.js';
 import { HostRunner } from './host-runner.js';
@@ -75,12 +73,6 @@ export function parseProfileMix(text: string): Record<string, number> {
   return out;
 }
 
-function workerExecArgv(): string[] {
-  // Workers load TypeScript through tsx, like the main process.
-  const loader = createRequire(import.meta.url).resolve('tsx');
-  return ['--import', pathToFileURL(loader).href];
-}
-
 /**
  * Runs `hosts` simulated osquery agents against `server` until `durationSeconds` pass or
  * `signal` aborts, and resolves to the final statistics.
@@ -123,10 +115,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetStats> {
   } else {
     const workers = Array.from({ length: workerCount }, (_, w) => {
       const mine = slots.filter((s) => s.index % workerCount === w);
-      return new Worker(new URL('./fleet-worker.ts', import.meta.url), {
-        workerData: { settings, slots: mine },
-        execArgv: workerExecArgv(),
-      });
+      return new Worker(new URL('./fleet-worker-boot.mjs', import.meta.url), { workerData: { settings, slots: mine } });
     });
     const ask = (type: ToWorker['type']): Promise<StatsSnapshot[]> =>
       Promise.all(

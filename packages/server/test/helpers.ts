@@ -16,13 +16,14 @@ export interface TestServer {
 }
 
 /** A real app on a fresh database of the given dialect (no mocks), driven through inject(). */
-export async function startTestServer(dialect: DialectName, env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(dialect: DialectName, env: Record<string, string> = {}, beforeReady?: (app: FastifyInstance) => void): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-srv-'));
   const config = loadConfig({ env: { FLOTILLA_DATA_DIR: dir, FLOTILLA_LOG_LEVEL: 'silent', FLOTILLA_SEEN_FLUSH_INTERVAL_MS: '50', ...env } });
   const db = await createTestDatabase(dialect);
   const ds = db.open();
   await ds.migrate();
   const { app, ctx } = await buildApp({ config, ds, serverKey: 'test-server-key', logger: pino({ level: 'silent' }) });
+  beforeReady?.(app);
   await app.ready();
   return {
     app, ctx, ds, config, db,

@@ -188,10 +188,12 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
   const port = num('port');
   const effectiveTls = tlsMode === 'auto' && str('tls_cert') && str('tls_key') ? 'files' : tlsMode;
   const serverUrl = str('server_url') ?? `${effectiveTls === 'off' ? 'http' : 'https'}://localhost:${port}`;
-  try {
-    new URL(serverUrl);
-  } catch {
-    problems.push(`server_url "${serverUrl}" is not a URL`);
+  if (Number.isInteger(port)) {
+    try {
+      new URL(serverUrl);
+    } catch {
+      problems.push(`server_url "${serverUrl}" is not a URL`);
+    }
   }
 
   if (problems.length) throw new ConfigError(problems);

@@ -72,7 +72,8 @@ export function communityIdV1(
   if (s === null || d === null) return '';
   let sp = sport;
   let dp = dport;
-  const cmp = Buffer.compare(s, d);
+  // Order as boost::asio::ip::address does: IPv4 before IPv6, then by bytes.
+  const cmp = s.length !== d.length ? s.length - d.length : Buffer.compare(s, d);
   if (cmp > 0 || (cmp === 0 && sp > dp)) {
     [s, d] = [d, s];
     [sp, dp] = [dp, sp];

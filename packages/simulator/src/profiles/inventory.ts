@@ -42,6 +42,13 @@ export function bumpLastNumber(v: string, delta: number): string {
   return v.slice(0, m.index) + String(next) + (m[2] ?? '');
 }
 
+/** Moves the leading number of an rpm release by `delta`: "4.el9_0" → "5.el9_0". */
+export function bumpFirstNumber(v: string, delta: number): string {
+  const m = /^(\d+)/.exec(v);
+  if (m === null || m[1] === undefined) return v;
+  return String(Math.max(0, Number(m[1]) + delta)) + v.slice(m[1].length);
+}
+
 /** Share of a host's packages that are one revision behind (not yet patched) or ahead. */
 const OLDER = 0.04;
 const NEWER = 0.02;
@@ -55,8 +62,8 @@ export function hostVersion(seed: number, index: number, pkg: InventoryPackage):
   const release = pkg.release ?? '';
   if (r >= OLDER + NEWER) return { version: pkg.version, release };
   const delta = r < OLDER ? -1 : 1;
-  // deb: the revision is the tail of version; rpm: the tail of release.
+  // deb: the Debian revision ends the version; rpm: the release starts with its build number.
   return pkg.release === undefined
     ? { version: bumpLastNumber(pkg.version, delta), release }
-    : { version: pkg.version, release: bumpLastNumber(release, delta) };
+    : { version: pkg.version, release: bumpFirstNumber(release, delta) };
 }

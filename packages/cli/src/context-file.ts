@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { FlotillaClient } from '@flotilla/api';
 
 /** Where `flotilla login` keeps the server URL, CA and token (like fleetctl's config). */
-export const contextFile = () => process.env['FLOTILLA_CLI_CONFIG'] ?? join(homedir(), '.flotilla', 'cli.json');
+export const contextFile = () =>
+  process.env['FLOTILLA_CLI_CONFIG'] ?? join(homedir(), '.flotilla', 'cli.json');
 
 export interface CliContext {
   server_url: string;
@@ -25,7 +26,11 @@ export function writeContext(ctx: CliContext): void {
 }
 
 /** A client from explicit options, else the saved login context. */
-export function clientFrom(opts: { server?: string | undefined; ca?: string | undefined; token?: string | undefined }): FlotillaClient {
+export function clientFrom(opts: {
+  server?: string | undefined;
+  ca?: string | undefined;
+  token?: string | undefined;
+}): FlotillaClient {
   const saved = readContext();
   const serverUrl = opts.server ?? saved?.server_url;
   if (!serverUrl) throw new Error('no server: pass --server or run `flotilla login` first');

@@ -5,7 +5,9 @@ import { registerSession } from './commands/session.js';
 import { registerGet } from './commands/get.js';
 import { registerEnrollKit } from './commands/enroll-kit.js';
 
-const program = new Command('flotilla').description('Flotilla: see into and act on every host through osquery').version('0.1.0');
+const program = new Command('flotilla')
+  .description('Flotilla: see into and act on every host through osquery')
+  .version('0.1.0');
 registerServe(program);
 registerSession(program);
 registerGet(program);

@@ -47,7 +47,10 @@ const POLICY: Record<ObjectType, Grants> = {
     read: ['admin', 'maintainer', 'observer', 'observer_plus', 'gitops'],
     write: ['admin', 'gitops'],
   },
-  enroll_secret: { read: ['admin', 'maintainer', 'gitops'], write: ['admin', 'maintainer', 'gitops'] },
+  enroll_secret: {
+    read: ['admin', 'maintainer', 'gitops'],
+    write: ['admin', 'maintainer', 'gitops'],
+  },
   activity: { read: READERS },
   app_config: {
     read: ['admin', 'maintainer', 'observer', 'observer_plus', 'gitops'],
@@ -61,8 +64,14 @@ const POLICY: Record<ObjectType, Grants> = {
     run: ['admin', 'maintainer', 'observer_plus'],
     run_new: ['admin', 'maintainer', 'observer_plus'],
   },
-  label: { read: ['admin', 'maintainer', 'observer', 'observer_plus', 'gitops'], write: ['admin', 'maintainer', 'gitops'] },
-  policy: { read: ['admin', 'maintainer', 'observer', 'observer_plus', 'gitops'], write: ['admin', 'maintainer', 'gitops'] },
+  label: {
+    read: ['admin', 'maintainer', 'observer', 'observer_plus', 'gitops'],
+    write: ['admin', 'maintainer', 'gitops'],
+  },
+  policy: {
+    read: ['admin', 'maintainer', 'observer', 'observer_plus', 'gitops'],
+    write: ['admin', 'maintainer', 'gitops'],
+  },
   software: { read: READERS },
   vulnerability: { read: READERS },
 };
@@ -98,17 +107,30 @@ const granted = (grants: Grants | undefined, action: Action, role: Role): boolea
 
 export function authorize(actor: Actor, action: Action, object: AuthzObject): boolean {
   // Everyone may read themselves and change their own name/password.
-  if (object.type === 'user' && object.userId === actor.id && (action === 'read' || action === 'write')) {
+  if (
+    object.type === 'user' &&
+    object.userId === actor.id &&
+    (action === 'read' || action === 'write')
+  ) {
     return true;
   }
   if (object.type === 'query' && action === 'run' && object.observerCanRun) {
     // Saved queries flagged observer_can_run are runnable by observers too.
     if (actor.globalRole === 'observer' || actor.globalRole === 'observer_plus') return true;
-    if (object.teamId != null && actor.teams.some((t) => t.teamId === object.teamId && (t.role === 'observer' || t.role === 'observer_plus'))) {
+    if (
+      object.teamId != null &&
+      actor.teams.some(
+        (t) => t.teamId === object.teamId && (t.role === 'observer' || t.role === 'observer_plus'),
+      )
+    ) {
       return true;
     }
   }
-  if ((object.type === 'query' || object.type === 'policy') && action === 'write' && object.authorId === actor.id) {
+  if (
+    (object.type === 'query' || object.type === 'policy') &&
+    action === 'write' &&
+    object.authorId === actor.id
+  ) {
     // Authors may edit what they wrote if they still may write that kind of object somewhere.
     if (hasWriteSomewhere(actor, object.type)) return true;
   }
@@ -119,7 +141,11 @@ export function authorize(actor: Actor, action: Action, object: AuthzObject): bo
   if (object.teamId == null) {
     // A global object or a global list: team members may list (the service filters to their
     // teams) but may not read or write global-only objects.
-    return object.teamId === undefined && action === 'read' && actor.teams.some((t) => granted(grants, action, t.role));
+    return (
+      object.teamId === undefined &&
+      action === 'read' &&
+      actor.teams.some((t) => granted(grants, action, t.role))
+    );
   }
   const membership = actor.teams.find((t) => t.teamId === object.teamId);
   return membership !== undefined && granted(grants, action, membership.role);
@@ -132,7 +158,11 @@ function hasWriteSomewhere(actor: Actor, type: ObjectType): boolean {
 }
 
 /** Team ids whose objects of `type` the actor may read; `'all'` for a global reader. */
-export function readableTeams(actor: Actor, type: ObjectType, action: Action = 'read'): 'all' | number[] {
+export function readableTeams(
+  actor: Actor,
+  type: ObjectType,
+  action: Action = 'read',
+): 'all' | number[] {
   if (actor.globalRole && granted(POLICY[type], action, actor.globalRole)) return 'all';
   const grants = { ...POLICY[type], ...TEAM_EXTRA[type] };
   return actor.teams.filter((t) => granted(grants, action, t.role)).map((t) => t.teamId);

@@ -9,7 +9,9 @@ export function passwordProblems(password: string, field = 'password'): FieldErr
     problems.push({ name: field, reason: `must be at least ${MIN_PASSWORD_LENGTH} characters` });
   }
   if (!/[0-9]/.test(password)) problems.push({ name: field, reason: 'must contain a number' });
-  if (!/[^A-Za-z0-9]/.test(password)) problems.push({ name: field, reason: 'must contain a symbol' });
-  if (password.length > 256) problems.push({ name: field, reason: 'must be at most 256 characters' });
+  if (!/[^A-Za-z0-9]/.test(password))
+    problems.push({ name: field, reason: 'must contain a symbol' });
+  if (password.length > 256)
+    problems.push({ name: field, reason: 'must be at most 256 characters' });
   return problems;
 }

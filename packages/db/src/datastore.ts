@@ -64,7 +64,8 @@ export function openDatastore(opts: DatastoreOptions): Datastore {
     const { db } = connectPostgres(opts.databaseUrl, opts.maxConnections);
     return new Datastore(db, 'postgres', postgresTypes);
   }
-  if (opts.databaseUrl) throw new Error(`unsupported database URL scheme: ${opts.databaseUrl.split(':')[0]}`);
+  if (opts.databaseUrl)
+    throw new Error(`unsupported database URL scheme: ${opts.databaseUrl.split(':')[0]}`);
   if (!opts.sqliteFile) throw new Error('sqliteFile is required when no database URL is given');
   if (opts.sqliteFile !== ':memory:') mkdirSync(dirname(opts.sqliteFile), { recursive: true });
   const { db } = connectSqlite(opts.sqliteFile);

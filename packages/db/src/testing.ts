@@ -6,23 +6,31 @@ import { openDatastore, type Datastore } from './datastore.js';
 import type { DialectName } from './dialect.js';
 
 /** Where tests find PostgreSQL; CI sets nothing and gets the machine's local server. */
-export const TEST_POSTGRES_URL = process.env['FLOTILLA_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const TEST_POSTGRES_URL =
+  process.env['FLOTILLA_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 let pgReachable: Promise<boolean> | undefined;
 
 /** Whether PostgreSQL tests can run. Under CI=true absence is an error, not a skip. */
 export function postgresAvailable(): Promise<boolean> {
   pgReachable ??= (async () => {
-    const client = new pg.Client({ connectionString: TEST_POSTGRES_URL, connectionTimeoutMillis: 2000 });
+    const client = new pg.Client({
+      connectionString: TEST_POSTGRES_URL,
+      connectionTimeoutMillis: 2000,
+    });
     try {
       await client.connect();
       await client.query('select 1');
       return true;
     } catch (e) {
       if (process.env['CI'] === 'true') {
-        throw new Error(`PostgreSQL is required in CI but unreachable at ${TEST_POSTGRES_URL}: ${String(e)}`);
+        throw new Error(
+          `PostgreSQL is required in CI but unreachable at ${TEST_POSTGRES_URL}: ${String(e)}`,
+        );
       }
-      console.warn(`\n[flotilla] PostgreSQL unreachable at ${TEST_POSTGRES_URL}: PostgreSQL tests are SKIPPED\n`);
+      console.warn(
+        `\n[flotilla] PostgreSQL unreachable at ${TEST_POSTGRES_URL}: PostgreSQL tests are SKIPPED\n`,
+      );
       return false;
     } finally {
       await client.end().catch(() => undefined);

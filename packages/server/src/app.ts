@@ -53,7 +53,9 @@ export const REDACT = [
  * /api/v1/fleet and /api/latest/fleet, and the OpenAPI document. `start()` loads caches and
  * starts batch writers; `stop()` flushes them.
  */
-export async function buildApp(opts: BuildAppOptions): Promise<{ app: FastifyInstance; ctx: AppContext }> {
+export async function buildApp(
+  opts: BuildAppOptions,
+): Promise<{ app: FastifyInstance; ctx: AppContext }> {
   const { config, ds } = opts;
   const log = opts.logger ?? pino({ level: config.logLevel, redact: REDACT });
   const clock = opts.clock ?? Date.now;
@@ -70,18 +72,41 @@ export async function buildApp(opts: BuildAppOptions): Promise<{ app: FastifyIns
     keepAliveTimeout: 185_000,
     requestTimeout: 120_000,
     connectionTimeout: 0,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
-    ...(opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert, sessionTimeout: 7200 } } : {}),
+    ajv: {
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: 'array',
+        useDefaults: true,
+        allErrors: true,
+      },
+    },
+    ...(opts.tls
+      ? { https: { key: opts.tls.key, cert: opts.tls.cert, sessionTimeout: 7200 } }
+      : {}),
   }) as unknown as FastifyInstance;
 
   const activities = new ActivityService(ds, clock);
   const checkin = new CheckinService(ds, config, bus, secrets, log, clock);
-  const ctx: AppContext = { config, ds, bus, secrets, log, clock, checkin, activities, tls: opts.tls };
+  const ctx: AppContext = {
+    config,
+    ds,
+    bus,
+    secrets,
+    log,
+    clock,
+    checkin,
+    activities,
+    tls: opts.tls,
+  };
 
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'Flotilla API', version: VERSION, description: "Fleet-compatible REST API and osquery's TLS remote API." },
+      info: {
+        title: 'Flotilla API',
+        version: VERSION,
+        description: "Fleet-compatible REST API and osquery's TLS remote API.",
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -90,7 +115,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<{ app: FastifyIns
   installErrorHandler(app);
   installAuth(app, ds, config.sessionTtlS, clock);
 
-  registerOsqueryRoutes(app, checkin, config.osquery.maxBodyBytes, Math.ceil((config.osquery.maxCarveBlockBytes * 4) / 3) + 64 * 1024);
+  registerOsqueryRoutes(
+    app,
+    checkin,
+    config.osquery.maxBodyBytes,
+    Math.ceil((config.osquery.maxCarveBlockBytes * 4) / 3) + 64 * 1024,
+  );
 
   const users = new UserService(ctx);
   const secretsSvc = new EnrollSecretService(ctx);
@@ -111,8 +141,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<{ app: FastifyIns
     );
   }
 
-  app.get('/api/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', hosts: checkin.cache.size }));
+  app.get('/api/openapi.json', { config: { public: true }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
+  app.get('/healthz', { schema: { hide: true } }, async () => ({
+    status: 'ok',
+    hosts: checkin.cache.size,
+  }));
 
   app.addHook('onReady', async () => {
     await checkin.start();

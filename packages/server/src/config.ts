@@ -55,29 +55,124 @@ interface Setting {
 }
 
 export const SETTINGS: readonly Setting[] = [
-  { key: 'data_dir', kind: 'string', def: '.flotilla', help: 'Directory for the SQLite database, TLS files and logs' },
+  {
+    key: 'data_dir',
+    kind: 'string',
+    def: '.flotilla',
+    help: 'Directory for the SQLite database, TLS files and logs',
+  },
   { key: 'host', kind: 'string', def: '0.0.0.0', help: 'Address to listen on' },
   { key: 'port', kind: 'int', def: '8412', min: 0, max: 65535, help: 'Port to listen on' },
-  { key: 'server_url', kind: 'string', help: 'Public URL of this server (default https://localhost:<port>)' },
-  { key: 'tls', kind: 'enum', def: 'auto', values: ['auto', 'files', 'off'], help: 'auto: own CA; files: --tls-cert/--tls-key; off: plain HTTP behind a TLS proxy' },
+  {
+    key: 'server_url',
+    kind: 'string',
+    help: 'Public URL of this server (default https://localhost:<port>)',
+  },
+  {
+    key: 'tls',
+    kind: 'enum',
+    def: 'auto',
+    values: ['auto', 'files', 'off'],
+    help: 'auto: own CA; files: --tls-cert/--tls-key; off: plain HTTP behind a TLS proxy',
+  },
   { key: 'tls_cert', kind: 'string', help: 'PEM certificate chain (with tls=files)' },
   { key: 'tls_key', kind: 'string', help: 'PEM private key (with tls=files)' },
-  { key: 'tls_hostnames', kind: 'list', def: '', help: 'Extra names/IPs for the generated certificate (comma-separated)' },
+  {
+    key: 'tls_hostnames',
+    kind: 'list',
+    def: '',
+    help: 'Extra names/IPs for the generated certificate (comma-separated)',
+  },
   { key: 'database_url', kind: 'string', help: 'postgres://… to use PostgreSQL instead of SQLite' },
   { key: 'redis_url', kind: 'string', help: 'redis://… for the multi-process bus' },
-  { key: 'log_level', kind: 'enum', def: 'info', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], help: 'Log level' },
-  { key: 'server_private_key', kind: 'string', help: 'Secret that encrypts enroll secrets at rest (generated into data_dir if unset)' },
-  { key: 'trust_proxy', kind: 'bool', def: 'false', help: 'Trust X-Forwarded-For for client addresses' },
-  { key: 'detail_update_interval', kind: 'int', def: '3600', min: 30, help: 'Seconds between host vitals refreshes' },
-  { key: 'label_update_interval', kind: 'int', def: '3600', min: 30, help: 'Seconds between label membership refreshes' },
-  { key: 'policy_update_interval', kind: 'int', def: '3600', min: 30, help: 'Seconds between policy evaluations' },
-  { key: 'seen_flush_interval_ms', kind: 'int', def: '5000', min: 10, help: 'How often batched last-seen times are written' },
-  { key: 'ingest_flush_interval_ms', kind: 'int', def: '100', min: 1, help: 'How often batched host results are written' },
-  { key: 'max_body_bytes', kind: 'int', def: String(16 * 1024 * 1024), min: 1024, help: 'Largest agent request body (after gunzip)' },
-  { key: 'max_carve_block_bytes', kind: 'int', def: String(12 * 1024 * 1024), min: 1024, help: 'Largest carve block request' },
-  { key: 'login_rate_per_minute', kind: 'int', def: '10', min: 1, help: 'Login attempts per address and minute' },
-  { key: 'enroll_failures_per_minute', kind: 'int', def: '30', min: 1, help: 'Failed enrolls per address and minute before 429' },
-  { key: 'session_ttl', kind: 'int', def: String(5 * 24 * 3600), min: 60, help: 'Seconds a login session lasts' },
+  {
+    key: 'log_level',
+    kind: 'enum',
+    def: 'info',
+    values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+    help: 'Log level',
+  },
+  {
+    key: 'server_private_key',
+    kind: 'string',
+    help: 'Secret that encrypts enroll secrets at rest (generated into data_dir if unset)',
+  },
+  {
+    key: 'trust_proxy',
+    kind: 'bool',
+    def: 'false',
+    help: 'Trust X-Forwarded-For for client addresses',
+  },
+  {
+    key: 'detail_update_interval',
+    kind: 'int',
+    def: '3600',
+    min: 30,
+    help: 'Seconds between host vitals refreshes',
+  },
+  {
+    key: 'label_update_interval',
+    kind: 'int',
+    def: '3600',
+    min: 30,
+    help: 'Seconds between label membership refreshes',
+  },
+  {
+    key: 'policy_update_interval',
+    kind: 'int',
+    def: '3600',
+    min: 30,
+    help: 'Seconds between policy evaluations',
+  },
+  {
+    key: 'seen_flush_interval_ms',
+    kind: 'int',
+    def: '5000',
+    min: 10,
+    help: 'How often batched last-seen times are written',
+  },
+  {
+    key: 'ingest_flush_interval_ms',
+    kind: 'int',
+    def: '100',
+    min: 1,
+    help: 'How often batched host results are written',
+  },
+  {
+    key: 'max_body_bytes',
+    kind: 'int',
+    def: String(16 * 1024 * 1024),
+    min: 1024,
+    help: 'Largest agent request body (after gunzip)',
+  },
+  {
+    key: 'max_carve_block_bytes',
+    kind: 'int',
+    def: String(12 * 1024 * 1024),
+    min: 1024,
+    help: 'Largest carve block request',
+  },
+  {
+    key: 'login_rate_per_minute',
+    kind: 'int',
+    def: '10',
+    min: 1,
+    help: 'Login attempts per address and minute',
+  },
+  {
+    key: 'enroll_failures_per_minute',
+    kind: 'int',
+    def: '30',
+    min: 1,
+    help: 'Failed enrolls per address and minute before 429',
+  },
+  {
+    key: 'session_ttl',
+    kind: 'int',
+    def: String(5 * 24 * 3600),
+    min: 60,
+    help: 'Seconds a login session lasts',
+  },
 ];
 
 export class ConfigError extends Error {
@@ -106,20 +201,27 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
     try {
       const text = readFileSync(file, 'utf8');
       const parsed: unknown = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) fileValues = parsed as Record<string, unknown>;
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+        fileValues = parsed as Record<string, unknown>;
       else problems.push(`config file ${file}: must contain a mapping of settings`);
     } catch (e) {
       problems.push(`config file ${file}: ${(e as Error).message}`);
     }
-    for (const k of Object.keys(fileValues)) if (!known.has(k)) problems.push(`config file ${file}: unknown setting "${k}"`);
+    for (const k of Object.keys(fileValues))
+      if (!known.has(k)) problems.push(`config file ${file}: unknown setting "${k}"`);
   }
   for (const k of Object.keys(env)) {
-    if (k.startsWith('FLOTILLA_') && k !== 'FLOTILLA_CONFIG' && !known.has(k.slice(9).toLowerCase())) {
+    if (
+      k.startsWith('FLOTILLA_') &&
+      k !== 'FLOTILLA_CONFIG' &&
+      !known.has(k.slice(9).toLowerCase())
+    ) {
       problems.push(`environment: unknown variable ${k}`);
     }
   }
   for (const k of Object.keys(flags)) {
-    if (flags[k] !== undefined && !known.has(k.replace(/-/g, '_'))) problems.push(`flag --${k}: unknown`);
+    if (flags[k] !== undefined && !known.has(k.replace(/-/g, '_')))
+      problems.push(`flag --${k}: unknown`);
   }
 
   const raw = new Map<string, { value: string; from: string }>();
@@ -127,10 +229,15 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
     const flag = flags[s.key.replace(/_/g, '-')] ?? flags[s.key];
     const envValue = env[`FLOTILLA_${s.key.toUpperCase()}`];
     const fileValue = fileValues[s.key];
-    if (flag !== undefined) raw.set(s.key, { value: String(flag), from: `flag --${s.key.replace(/_/g, '-')}` });
-    else if (envValue !== undefined && envValue !== '') raw.set(s.key, { value: envValue, from: `FLOTILLA_${s.key.toUpperCase()}` });
+    if (flag !== undefined)
+      raw.set(s.key, { value: String(flag), from: `flag --${s.key.replace(/_/g, '-')}` });
+    else if (envValue !== undefined && envValue !== '')
+      raw.set(s.key, { value: envValue, from: `FLOTILLA_${s.key.toUpperCase()}` });
     else if (fileValue !== undefined && fileValue !== null) {
-      raw.set(s.key, { value: Array.isArray(fileValue) ? fileValue.join(',') : String(fileValue as string), from: `config file key ${s.key}` });
+      raw.set(s.key, {
+        value: Array.isArray(fileValue) ? fileValue.join(',') : String(fileValue as string),
+        from: `config file key ${s.key}`,
+      });
     } else if (s.def !== undefined) raw.set(s.key, { value: s.def, from: 'default' });
   }
 
@@ -155,14 +262,22 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
         break;
       }
       case 'bool':
-        if (!['true', 'false', '1', '0', 'yes', 'no'].includes(r.value.toLowerCase())) problems.push(`${r.from}: "${r.value}" is not a boolean`);
+        if (!['true', 'false', '1', '0', 'yes', 'no'].includes(r.value.toLowerCase()))
+          problems.push(`${r.from}: "${r.value}" is not a boolean`);
         v.set(s.key, ['true', '1', 'yes'].includes(r.value.toLowerCase()));
         break;
       case 'list':
-        v.set(s.key, r.value.split(',').map((x) => x.trim()).filter(Boolean));
+        v.set(
+          s.key,
+          r.value
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean),
+        );
         break;
       case 'enum':
-        if (!s.values?.includes(r.value)) problems.push(`${r.from}: "${r.value}" must be one of ${s.values?.join(', ')}`);
+        if (!s.values?.includes(r.value))
+          problems.push(`${r.from}: "${r.value}" must be one of ${s.values?.join(', ')}`);
         v.set(s.key, r.value);
         break;
     }
@@ -182,12 +297,15 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
     }
   }
   const databaseUrl = str('database_url');
-  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) problems.push(`FLOTILLA_DATABASE_URL must be a postgres:// URL`);
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl))
+    problems.push(`FLOTILLA_DATABASE_URL must be a postgres:// URL`);
   const redisUrl = str('redis_url');
-  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) problems.push(`FLOTILLA_REDIS_URL must be a redis:// URL`);
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl))
+    problems.push(`FLOTILLA_REDIS_URL must be a redis:// URL`);
   const port = num('port');
   const effectiveTls = tlsMode === 'auto' && str('tls_cert') && str('tls_key') ? 'files' : tlsMode;
-  const serverUrl = str('server_url') ?? `${effectiveTls === 'off' ? 'http' : 'https'}://localhost:${port}`;
+  const serverUrl =
+    str('server_url') ?? `${effectiveTls === 'off' ? 'http' : 'https'}://localhost:${port}`;
   if (Number.isInteger(port)) {
     try {
       new URL(serverUrl);

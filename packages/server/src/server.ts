@@ -6,7 +6,11 @@ import type { ServerConfig } from './config.js';
 import { buildApp, REDACT } from './app.js';
 import { LocalBus, RedisBus, type Bus } from './bus/bus.js';
 import { randomToken } from './crypto/secrets.js';
-import { ensureOwnCertificates, loadCertificateFiles, type TlsMaterial } from './tls/certificates.js';
+import {
+  ensureOwnCertificates,
+  loadCertificateFiles,
+  type TlsMaterial,
+} from './tls/certificates.js';
 
 /** The server key from config, or one generated once into the data directory. */
 export function serverKey(config: ServerConfig): string {
@@ -29,13 +33,18 @@ export interface RunningServer {
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const log = pino({ level: config.logLevel, redact: REDACT });
   mkdirSync(config.dataDir, { recursive: true });
-  const ds = openDatastore({ databaseUrl: config.databaseUrl, sqliteFile: join(config.dataDir, 'flotilla.db') });
+  const ds = openDatastore({
+    databaseUrl: config.databaseUrl,
+    sqliteFile: join(config.dataDir, 'flotilla.db'),
+  });
   const applied = await ds.migrate();
   if (applied.length) log.info({ migrations: applied }, 'database migrated');
 
   let tls: TlsMaterial | undefined;
-  if (config.tls.mode === 'auto') tls = await ensureOwnCertificates(config.dataDir, config.tls.hostnames);
-  else if (config.tls.mode === 'files') tls = loadCertificateFiles(config.tls.certFile!, config.tls.keyFile!);
+  if (config.tls.mode === 'auto')
+    tls = await ensureOwnCertificates(config.dataDir, config.tls.hostnames);
+  else if (config.tls.mode === 'files')
+    tls = loadCertificateFiles(config.tls.certFile!, config.tls.keyFile!);
 
   let bus: Bus = new LocalBus();
   if (config.redisUrl) {
@@ -44,7 +53,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     bus = rb;
   }
 
-  const { app } = await buildApp({ config, ds, serverKey: serverKey(config), bus, tls, logger: log });
+  const { app } = await buildApp({
+    config,
+    ds,
+    serverKey: serverKey(config),
+    bus,
+    tls,
+    logger: log,
+  });
   await app.listen({ host: config.host, port: config.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;

@@ -29,7 +29,15 @@ describe('configuration', () => {
   it('reports every problem at once', () => {
     let err: ConfigError | undefined;
     try {
-      loadConfig({ env: { FLOTILLA_PORT: 'eighty', FLOTILLA_TLS: 'maybe', FLOTILLA_DATABASE_URL: 'mysql://x', FLOTILLA_TYPO: '1', FLOTILLA_DETAIL_UPDATE_INTERVAL: '5' } });
+      loadConfig({
+        env: {
+          FLOTILLA_PORT: 'eighty',
+          FLOTILLA_TLS: 'maybe',
+          FLOTILLA_DATABASE_URL: 'mysql://x',
+          FLOTILLA_TYPO: '1',
+          FLOTILLA_DETAIL_UPDATE_INTERVAL: '5',
+        },
+      });
     } catch (e) {
       err = e as ConfigError;
     }
@@ -40,6 +48,8 @@ describe('configuration', () => {
   });
 
   it('requires both certificate files for tls=files', () => {
-    expect(() => loadConfig({ env: { FLOTILLA_TLS: 'files', FLOTILLA_TLS_CERT: '/x.pem' } })).toThrow(/FLOTILLA_TLS_KEY/);
+    expect(() =>
+      loadConfig({ env: { FLOTILLA_TLS: 'files', FLOTILLA_TLS_CERT: '/x.pem' } }),
+    ).toThrow(/FLOTILLA_TLS_KEY/);
   });
 });

@@ -16,11 +16,21 @@ describe('OpenAPI contract', () => {
     const r = await s.app.inject({ method: 'GET', url: '/api/openapi.json' });
     expect(r.statusCode).toBe(200);
     const doc = r.json() as { paths: Record<string, unknown> };
-    for (const p of ['/api/v1/fleet/hosts', '/api/v1/fleet/hosts/{id}', '/api/v1/fleet/users', '/api/v1/fleet/teams', '/api/v1/fleet/activities', '/api/v1/osquery/enroll', '/api/v1/osquery/distributed/read', '/api/v1/setup']) {
+    for (const p of [
+      '/api/v1/fleet/hosts',
+      '/api/v1/fleet/hosts/{id}',
+      '/api/v1/fleet/users',
+      '/api/v1/fleet/teams',
+      '/api/v1/fleet/activities',
+      '/api/v1/osquery/enroll',
+      '/api/v1/osquery/distributed/read',
+      '/api/v1/setup',
+    ]) {
       expect(doc.paths, p).toHaveProperty([p]);
     }
     const text = JSON.stringify(doc, null, 2) + '\n';
-    if (process.env['UPDATE_SNAPSHOTS'] === '1' || !existsSync(SNAPSHOT)) writeFileSync(SNAPSHOT, text);
+    if (process.env['UPDATE_SNAPSHOTS'] === '1' || !existsSync(SNAPSHOT))
+      writeFileSync(SNAPSHOT, text);
     // Changing a route's schema must come with `UPDATE_SNAPSHOTS=1 npm test` and a reviewed diff.
     expect(text).toBe(readFileSync(SNAPSHOT, 'utf8'));
   });

@@ -6,7 +6,10 @@ export class ApiError extends Error {
     readonly status: number,
     readonly body: unknown,
   ) {
-    const msg = typeof body === 'object' && body && 'message' in body ? String((body as { message: unknown }).message) : `HTTP ${status}`;
+    const msg =
+      typeof body === 'object' && body && 'message' in body
+        ? String((body as { message: unknown }).message)
+        : `HTTP ${status}`;
     super(msg);
     this.name = 'ApiError';
   }
@@ -38,7 +41,12 @@ export class FlotillaClient {
   }
 
   /** Sends a request; resolves the parsed JSON body, throws ApiError for non-2xx. */
-  request<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const isHttps = this.url.protocol === 'https:';
     return new Promise<T>((resolve, reject) => {
@@ -52,7 +60,9 @@ export class FlotillaClient {
           agent: this.agent,
           headers: {
             accept: 'application/json',
-            ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+            ...(payload
+              ? { 'content-type': 'application/json', 'content-length': String(payload.length) }
+              : {}),
             ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
             ...headers,
           },
@@ -80,13 +90,23 @@ export class FlotillaClient {
     });
   }
 
-  async login(email: string, password: string): Promise<{ token: string; user: Record<string, unknown> }> {
-    const r = await this.request<{ token: string; user: Record<string, unknown> }>('POST', '/api/v1/fleet/login', { email, password });
+  async login(
+    email: string,
+    password: string,
+  ): Promise<{ token: string; user: Record<string, unknown> }> {
+    const r = await this.request<{ token: string; user: Record<string, unknown> }>(
+      'POST',
+      '/api/v1/fleet/login',
+      { email, password },
+    );
     this.token = r.token;
     return r;
   }
 
-  async setup(admin: { email: string; name: string; password: string }, orgName = 'Flotilla'): Promise<{ token: string }> {
+  async setup(
+    admin: { email: string; name: string; password: string },
+    orgName = 'Flotilla',
+  ): Promise<{ token: string }> {
     const r = await this.request<{ token: string }>('POST', '/api/v1/setup', {
       admin: { admin: true, ...admin, password_confirmation: admin.password },
       org_info: { org_name: orgName },
@@ -96,7 +116,9 @@ export class FlotillaClient {
     return r;
   }
 
-  listHosts(query: Record<string, string | number | undefined> = {}): Promise<{ hosts: Array<Record<string, unknown>> }> {
+  listHosts(
+    query: Record<string, string | number | undefined> = {},
+  ): Promise<{ hosts: Array<Record<string, unknown>> }> {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
     return this.request('GET', `/api/v1/fleet/hosts${qs.size ? `?${qs}` : ''}`);

@@ -21,6 +21,9 @@ export const IdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 
 export const Empty = Type.Object({});
 
-export const Meta = Type.Object({ has_next_results: Type.Boolean(), has_previous_results: Type.Boolean() });
+export const Meta = Type.Object({
+  has_next_results: Type.Boolean(),
+  has_previous_results: Type.Boolean(),
+});
 
 export type TErrorBody = Static<typeof ErrorBody>;

@@ -56,12 +56,14 @@ export const Host = Type.Object({
   status: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
   team_id: Type.Union([Type.Integer(), Type.Null()]),
   team_name: Type.Union([Type.String(), Type.Null()]),
-  issues: Type.Object({ failing_policies_count: Type.Integer(), total_issues_count: Type.Integer() }),
+  issues: Type.Object({
+    failing_policies_count: Type.Integer(),
+    total_issues_count: Type.Integer(),
+  }),
 });
 
-export const HostDetail = Type.Intersect([
-  Host,
-  Type.Object({ users: Type.Array(HostUser) }),
-]);
+export const HostDetail = Type.Intersect([Host, Type.Object({ users: Type.Array(HostUser) })]);
 
-export const HostStatusFilter = Type.Union(['online', 'offline', 'new', 'missing', 'mia'].map((s) => Type.Literal(s)));
+export const HostStatusFilter = Type.Union(
+  ['online', 'offline', 'new', 'missing', 'mia'].map((s) => Type.Literal(s)),
+);

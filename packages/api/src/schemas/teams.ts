@@ -11,12 +11,18 @@ export const Team = Type.Object({
 });
 
 export const CreateTeamBody = Type.Object(
-  { name: Type.String({ minLength: 1, maxLength: 255 }), description: Type.Optional(Type.String({ maxLength: 10_000 })) },
+  {
+    name: Type.String({ minLength: 1, maxLength: 255 }),
+    description: Type.Optional(Type.String({ maxLength: 10_000 })),
+  },
   { additionalProperties: false },
 );
 
 export const UpdateTeamBody = Type.Object(
-  { name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })), description: Type.Optional(Type.String({ maxLength: 10_000 })) },
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    description: Type.Optional(Type.String({ maxLength: 10_000 })),
+  },
   { additionalProperties: false },
 );
 
@@ -26,9 +32,20 @@ export const EnrollSecret = Type.Object({
   team_id: Type.Union([Type.Integer(), Type.Null()]),
 });
 
-export const SecretInput = Type.Object({ secret: Type.String({ minLength: 8, maxLength: 255 }) }, { additionalProperties: false });
+export const SecretInput = Type.Object(
+  { secret: Type.String({ minLength: 8, maxLength: 255 }) },
+  { additionalProperties: false },
+);
 
 export const TeamUsersBody = Type.Object(
-  { users: Type.Array(Type.Object({ id: Type.Integer({ minimum: 1 }), role: Type.Optional(Type.String()) }, { additionalProperties: false }), { maxItems: 10_000 }) },
+  {
+    users: Type.Array(
+      Type.Object(
+        { id: Type.Integer({ minimum: 1 }), role: Type.Optional(Type.String()) },
+        { additionalProperties: false },
+      ),
+      { maxItems: 10_000 },
+    ),
+  },
   { additionalProperties: false },
 );

@@ -26,7 +26,10 @@ export const User = Type.Object({
 });
 export type TUser = Static<typeof User>;
 
-export const TeamRoleInput = Type.Object({ id: Type.Integer({ minimum: 1 }), role: RoleName }, { additionalProperties: false });
+export const TeamRoleInput = Type.Object(
+  { id: Type.Integer({ minimum: 1 }), role: RoleName },
+  { additionalProperties: false },
+);
 
 export const CreateUserBody = Type.Object(
   {
@@ -73,7 +76,12 @@ export const SetupBody = Type.Object(
       },
       { additionalProperties: false },
     ),
-    org_info: Type.Optional(Type.Object({ org_name: Type.String({ maxLength: 255 }), org_logo_url: Type.Optional(Type.String()) }, { additionalProperties: false })),
+    org_info: Type.Optional(
+      Type.Object(
+        { org_name: Type.String({ maxLength: 255 }), org_logo_url: Type.Optional(Type.String()) },
+        { additionalProperties: false },
+      ),
+    ),
     server_url: Type.Optional(Type.String({ maxLength: 2048 })),
   },
   { additionalProperties: false },

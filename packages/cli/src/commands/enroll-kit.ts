@@ -4,7 +4,11 @@ import type { Command } from 'commander';
 import { clientFrom } from '../context-file.js';
 
 /** The flags osquery needs to talk to Flotilla over TLS (the same endpoints as Fleet). */
-export function osqueryFlagfile(opts: { hostPort: string; dir: string; intervalS?: number }): string {
+export function osqueryFlagfile(opts: {
+  hostPort: string;
+  dir: string;
+  intervalS?: number;
+}): string {
   const i = opts.intervalS ?? 10;
   return [
     `--tls_hostname=${opts.hostPort}`,
@@ -38,32 +42,78 @@ export function registerEnrollKit(program: Command): void {
     .description('Write an osquery flagfile, enroll secret and CA certificate for enrolling hosts')
     .option('--out <dir>', 'output directory', './enroll')
     .option('--team <id>', "use this team's enroll secret (default: a global one)")
-    .option('--install-dir <dir>', 'where the files will live on the host (paths inside the flagfile)')
+    .option(
+      '--install-dir <dir>',
+      'where the files will live on the host (paths inside the flagfile)',
+    )
     .option('--server <url>')
     .option('--ca <file>')
     .option('--token <token>')
-    .action(async (o: { out: string; team?: string; installDir?: string; server?: string; ca?: string; token?: string }) => {
-      const client = clientFrom(o);
-      let secrets: Array<{ secret: string }>;
-      if (o.team) secrets = (await client.request<{ secrets: Array<{ secret: string }> }>('GET', `/api/v1/fleet/teams/${Number(o.team)}/secrets`)).secrets ?? [];
-      else secrets = (await client.request<{ spec: { secrets: Array<{ secret: string }> } }>('GET', '/api/v1/fleet/spec/enroll_secret')).spec.secrets;
-      let secret = secrets[0]?.secret;
-      if (!secret) {
-        // No secret yet: create one so the kit works on a new server.
-        const { randomBytes } = await import('node:crypto');
-        secret = randomBytes(24).toString('base64url');
-        if (o.team) await client.request('PATCH', `/api/v1/fleet/teams/${Number(o.team)}/secrets`, { secrets: [{ secret }] });
-        else await client.request('POST', '/api/v1/fleet/spec/enroll_secret', { spec: { secrets: [{ secret }] } });
-      }
-      const { certificate_chain } = await client.request<{ certificate_chain: string }>('GET', '/api/v1/fleet/config/certificate');
-      const out = resolve(o.out);
-      mkdirSync(out, { recursive: true });
-      const server = new URL((await client.request<{ server_settings: { server_url: string } }>('GET', '/api/v1/fleet/config')).server_settings.server_url);
-      const hostPort = `${server.hostname}:${server.port || '443'}`;
-      writeFileSync(join(out, 'enroll_secret'), secret + '\n', { mode: 0o600 });
-      writeFileSync(join(out, 'flotilla-ca.pem'), Buffer.from(certificate_chain, 'base64'));
-      writeFileSync(join(out, 'osquery.flags'), osqueryFlagfile({ hostPort, dir: o.installDir ?? out }));
-      console.log(`Wrote ${join(out, 'osquery.flags')}, enroll_secret and flotilla-ca.pem.\nOn the host: sudo osqueryd --flagfile ${join(o.installDir ?? out, 'osquery.flags')}`);
-      client.close();
-    });
+    .action(
+      async (o: {
+        out: string;
+        team?: string;
+        installDir?: string;
+        server?: string;
+        ca?: string;
+        token?: string;
+      }) => {
+        const client = clientFrom(o);
+        let secrets: Array<{ secret: string }>;
+        if (o.team)
+          secrets =
+            (
+              await client.request<{ secrets: Array<{ secret: string }> }>(
+                'GET',
+                `/api/v1/fleet/teams/${Number(o.team)}/secrets`,
+              )
+            ).secrets ?? [];
+        else
+          secrets = (
+            await client.request<{ spec: { secrets: Array<{ secret: string }> } }>(
+              'GET',
+              '/api/v1/fleet/spec/enroll_secret',
+            )
+          ).spec.secrets;
+        let secret = secrets[0]?.secret;
+        if (!secret) {
+          // No secret yet: create one so the kit works on a new server.
+          const { randomBytes } = await import('node:crypto');
+          secret = randomBytes(24).toString('base64url');
+          if (o.team)
+            await client.request('PATCH', `/api/v1/fleet/teams/${Number(o.team)}/secrets`, {
+              secrets: [{ secret }],
+            });
+          else
+            await client.request('POST', '/api/v1/fleet/spec/enroll_secret', {
+              spec: { secrets: [{ secret }] },
+            });
+        }
+        const { certificate_chain } = await client.request<{ certificate_chain: string }>(
+          'GET',
+          '/api/v1/fleet/config/certificate',
+        );
+        const out = resolve(o.out);
+        mkdirSync(out, { recursive: true });
+        const server = new URL(
+          (
+            await client.request<{ server_settings: { server_url: string } }>(
+              'GET',
+              '/api/v1/fleet/config',
+            )
+          ).server_settings.server_url,
+        );
+        const hostPort = `${server.hostname}:${server.port || '443'}`;
+        writeFileSync(join(out, 'enroll_secret'), secret + '\n', { mode: 0o600 });
+        writeFileSync(join(out, 'flotilla-ca.pem'), Buffer.from(certificate_chain, 'base64'));
+        writeFileSync(
+          join(out, 'osquery.flags'),
+          osqueryFlagfile({ hostPort, dir: o.installDir ?? out }),
+        );
+        console.log(
+          `Wrote ${join(out, 'osquery.flags')}, enroll_secret and flotilla-ca.pem.\nOn the host: sudo osqueryd --flagfile ${join(o.installDir ?? out, 'osquery.flags')}`,
+        );
+        client.close();
+      },
+    );
 }

@@ -2,19 +2,29 @@ import type { Command } from 'commander';
 import { ConfigError, loadConfig, SETTINGS, startServer } from '@flotilla/server';
 
 export function registerServe(program: Command): void {
-  const cmd = program.command('serve').description('Run the Flotilla server (HTTPS on 8412 with its own CA by default)');
+  const cmd = program
+    .command('serve')
+    .description('Run the Flotilla server (HTTPS on 8412 with its own CA by default)');
   cmd.option('--config <file>', 'JSON or YAML settings file (keys as below, snake_case)');
   for (const s of SETTINGS) {
     const flag = `--${s.key.replace(/_/g, '-')}`;
-    cmd.option(s.kind === 'bool' ? `${flag} [bool]` : `${flag} <value>`, `${s.help} [env FLOTILLA_${s.key.toUpperCase()}]`);
+    cmd.option(
+      s.kind === 'bool' ? `${flag} [bool]` : `${flag} <value>`,
+      `${s.help} [env FLOTILLA_${s.key.toUpperCase()}]`,
+    );
   }
   cmd.action(async (raw: Record<string, string | boolean | undefined>) => {
     const { config: file, ...flagsCamel } = raw;
     const flags: Record<string, string | boolean | undefined> = {};
-    for (const [k, v] of Object.entries(flagsCamel)) flags[k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)] = v;
+    for (const [k, v] of Object.entries(flagsCamel))
+      flags[k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)] = v;
     let config;
     try {
-      config = loadConfig({ env: process.env, flags, file: typeof file === 'string' ? file : undefined });
+      config = loadConfig({
+        env: process.env,
+        flags,
+        file: typeof file === 'string' ? file : undefined,
+      });
     } catch (e) {
       if (e instanceof ConfigError) {
         console.error(e.message);

@@ -19,13 +19,28 @@ export function registerSession(program: Command): void {
     .requiredOption('--name <name>')
     .option('--password <password>', 'or FLOTILLA_PASSWORD')
     .option('--org <name>', 'organisation name', 'Flotilla')
-    .action(async (o: { server: string; ca?: string; email: string; name: string; password?: string; org: string }) => {
-      const client = new FlotillaClient({ serverUrl: o.server, ca: o.ca ? readFileSync(o.ca, 'utf8') : undefined });
-      const r = await client.setup({ email: o.email, name: o.name, password: readPassword(o.password) }, o.org);
-      writeContext({ server_url: o.server, ca_file: o.ca, token: r.token, email: o.email });
-      console.log(`Admin ${o.email} created and logged in.`);
-      client.close();
-    });
+    .action(
+      async (o: {
+        server: string;
+        ca?: string;
+        email: string;
+        name: string;
+        password?: string;
+        org: string;
+      }) => {
+        const client = new FlotillaClient({
+          serverUrl: o.server,
+          ca: o.ca ? readFileSync(o.ca, 'utf8') : undefined,
+        });
+        const r = await client.setup(
+          { email: o.email, name: o.name, password: readPassword(o.password) },
+          o.org,
+        );
+        writeContext({ server_url: o.server, ca_file: o.ca, token: r.token, email: o.email });
+        console.log(`Admin ${o.email} created and logged in.`);
+        client.close();
+      },
+    );
 
   program
     .command('login')
@@ -35,7 +50,10 @@ export function registerSession(program: Command): void {
     .requiredOption('--email <email>')
     .option('--password <password>', 'or FLOTILLA_PASSWORD')
     .action(async (o: { server: string; ca?: string; email: string; password?: string }) => {
-      const client = new FlotillaClient({ serverUrl: o.server, ca: o.ca ? readFileSync(o.ca, 'utf8') : undefined });
+      const client = new FlotillaClient({
+        serverUrl: o.server,
+        ca: o.ca ? readFileSync(o.ca, 'utf8') : undefined,
+      });
       const r = await client.login(o.email, readPassword(o.password));
       writeContext({ server_url: o.server, ca_file: o.ca, token: r.token, email: o.email });
       console.log(`Logged in as ${o.email}.`);

@@ -67,20 +67,58 @@ export async function up(db: Kysely<unknown>, t: ColumnTypes): Promise<void> {
     .addColumn('osquery_host_id', 'text', (c) => c.notNull().unique())
     .addColumn('team_id', 'integer', (c) => c.references('teams.id').onDelete('set null'));
   for (const col of [
-    'hostname', 'computer_name', 'uuid', 'hardware_serial', 'hardware_vendor', 'hardware_model',
-    'hardware_version', 'platform', 'platform_like', 'os_name', 'os_version', 'build', 'code_name',
-    'kernel_version', 'osquery_version', 'cpu_type', 'cpu_subtype', 'cpu_brand', 'primary_ip',
-    'primary_mac', 'public_ip',
+    'hostname',
+    'computer_name',
+    'uuid',
+    'hardware_serial',
+    'hardware_vendor',
+    'hardware_model',
+    'hardware_version',
+    'platform',
+    'platform_like',
+    'os_name',
+    'os_version',
+    'build',
+    'code_name',
+    'kernel_version',
+    'osquery_version',
+    'cpu_type',
+    'cpu_subtype',
+    'cpu_brand',
+    'primary_ip',
+    'primary_mac',
+    'public_ip',
   ]) {
     hosts = hosts.addColumn(col, 'text', (c) => c.notNull().defaultTo(''));
   }
-  for (const col of ['cpu_physical_cores', 'cpu_logical_cores', 'distributed_interval', 'config_tls_refresh', 'logger_tls_period', 'refetch_requested']) {
+  for (const col of [
+    'cpu_physical_cores',
+    'cpu_logical_cores',
+    'distributed_interval',
+    'config_tls_refresh',
+    'logger_tls_period',
+    'refetch_requested',
+  ]) {
     hosts = hosts.addColumn(col, 'integer', (c) => c.notNull().defaultTo(0));
   }
-  for (const col of ['memory', 'uptime_s', 'created_at', 'updated_at', 'detail_updated_at', 'label_updated_at', 'policy_updated_at', 'last_enrolled_at', 'seen_time']) {
+  for (const col of [
+    'memory',
+    'uptime_s',
+    'created_at',
+    'updated_at',
+    'detail_updated_at',
+    'label_updated_at',
+    'policy_updated_at',
+    'last_enrolled_at',
+    'seen_time',
+  ]) {
     hosts = hosts.addColumn(col, t.bigint, (c) => c.notNull().defaultTo(0));
   }
-  for (const col of ['gigs_disk_space_available', 'percent_disk_space_available', 'gigs_total_disk_space']) {
+  for (const col of [
+    'gigs_disk_space_available',
+    'percent_disk_space_available',
+    'gigs_total_disk_space',
+  ]) {
     hosts = hosts.addColumn(col, t.double, (c) => c.notNull().defaultTo(0));
   }
   await hosts.addColumn('disk_encryption_enabled', 'integer').execute();
@@ -110,7 +148,11 @@ export async function up(db: Kysely<unknown>, t: ColumnTypes): Promise<void> {
     .addColumn('details', 'text', (c) => c.notNull())
     .addColumn('created_at', t.bigint, (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('activities_created_idx').on('activities').column('created_at').execute();
+  await db.schema
+    .createIndex('activities_created_idx')
+    .on('activities')
+    .column('created_at')
+    .execute();
 
   await db.schema
     .createTable('carves')
@@ -130,7 +172,9 @@ export async function up(db: Kysely<unknown>, t: ColumnTypes): Promise<void> {
 
   await db.schema
     .createTable('carve_blocks')
-    .addColumn('carve_id', 'integer', (c) => c.notNull().references('carves.id').onDelete('cascade'))
+    .addColumn('carve_id', 'integer', (c) =>
+      c.notNull().references('carves.id').onDelete('cascade'),
+    )
     .addColumn('block_id', 'integer', (c) => c.notNull())
     .addColumn('data', t.blob, (c) => c.notNull())
     .addPrimaryKeyConstraint('carve_blocks_pk', ['carve_id', 'block_id'])

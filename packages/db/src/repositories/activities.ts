@@ -4,7 +4,14 @@ import type { ActivityRow, Database } from '../schema.js';
 export class ActivityRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async create(a: { actorId: number | null; actorName: string | null; actorEmail: string | null; type: string; details: unknown; nowMs: number }): Promise<number> {
+  async create(a: {
+    actorId: number | null;
+    actorName: string | null;
+    actorEmail: string | null;
+    type: string;
+    details: unknown;
+    nowMs: number;
+  }): Promise<number> {
     const r = await this.db
       .insertInto('activities')
       .values({
@@ -21,7 +28,13 @@ export class ActivityRepository {
   }
 
   /** Lists one page, fetching one extra row to know whether a next page exists. */
-  async list(opts: { orderKey: 'id' | 'created_at' | 'type'; orderDirection: 'asc' | 'desc'; page: number; perPage: number; type?: string }): Promise<{ rows: ActivityRow[]; hasNext: boolean }> {
+  async list(opts: {
+    orderKey: 'id' | 'created_at' | 'type';
+    orderDirection: 'asc' | 'desc';
+    page: number;
+    perPage: number;
+    type?: string;
+  }): Promise<{ rows: ActivityRow[]; hasNext: boolean }> {
     let q = this.db.selectFrom('activities').selectAll();
     if (opts.type) q = q.where('type', '=', opts.type);
     const rows = await q

@@ -6,7 +6,11 @@ export class AppConfigRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async get(): Promise<Record<string, unknown> | undefined> {
-    const r = await this.db.selectFrom('app_config').select('json').where('id', '=', 1).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('app_config')
+      .select('json')
+      .where('id', '=', 1)
+      .executeTakeFirst();
     return r ? (JSON.parse(r.json) as Record<string, unknown>) : undefined;
   }
 

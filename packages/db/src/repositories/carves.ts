@@ -5,12 +5,20 @@ export class CarveRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async begin(c: Omit<CarveRow, 'id' | 'max_block' | 'error'>): Promise<number> {
-    const r = await this.db.insertInto('carves').values({ ...c, max_block: -1, error: null }).returning('id').executeTakeFirstOrThrow();
+    const r = await this.db
+      .insertInto('carves')
+      .values({ ...c, max_block: -1, error: null })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     return r.id;
   }
 
   async bySession(sessionId: string): Promise<CarveRow | undefined> {
-    return this.db.selectFrom('carves').selectAll().where('session_id', '=', sessionId).executeTakeFirst();
+    return this.db
+      .selectFrom('carves')
+      .selectAll()
+      .where('session_id', '=', sessionId)
+      .executeTakeFirst();
   }
 
   async putBlock(carveId: number, blockId: number, data: Uint8Array): Promise<void> {
@@ -22,7 +30,9 @@ export class CarveRepository {
         .execute();
       await trx
         .updateTable('carves')
-        .set({ max_block: sql<number>`CASE WHEN max_block < ${blockId} THEN ${blockId} ELSE max_block END` })
+        .set({
+          max_block: sql<number>`CASE WHEN max_block < ${blockId} THEN ${blockId} ELSE max_block END`,
+        })
         .where('id', '=', carveId)
         .execute();
     });
@@ -39,7 +49,12 @@ export class CarveRepository {
   }
 
   async block(carveId: number, blockId: number): Promise<Uint8Array | undefined> {
-    const r = await this.db.selectFrom('carve_blocks').select('data').where('carve_id', '=', carveId).where('block_id', '=', blockId).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('carve_blocks')
+      .select('data')
+      .where('carve_id', '=', carveId)
+      .where('block_id', '=', blockId)
+      .executeTakeFirst();
     return r?.data;
   }
 }

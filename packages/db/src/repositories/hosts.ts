@@ -9,10 +9,27 @@ import type { Database, HostRow, HostUpdate } from '../schema.js';
 
 /** Columns a caller may order the host list by. */
 export const HOST_ORDER_KEYS = [
-  'id', 'hostname', 'computer_name', 'display_name', 'platform', 'os_version', 'osquery_version',
-  'seen_time', 'created_at', 'updated_at', 'detail_updated_at', 'last_enrolled_at', 'memory',
-  'primary_ip', 'uuid', 'hardware_serial', 'team_id', 'uptime', 'cpu_brand',
-  'gigs_disk_space_available', 'percent_disk_space_available',
+  'id',
+  'hostname',
+  'computer_name',
+  'display_name',
+  'platform',
+  'os_version',
+  'osquery_version',
+  'seen_time',
+  'created_at',
+  'updated_at',
+  'detail_updated_at',
+  'last_enrolled_at',
+  'memory',
+  'primary_ip',
+  'uuid',
+  'hardware_serial',
+  'team_id',
+  'uptime',
+  'cpu_brand',
+  'gigs_disk_space_available',
+  'percent_disk_space_available',
 ] as const;
 export type HostOrderKey = (typeof HOST_ORDER_KEYS)[number];
 
@@ -52,8 +69,16 @@ export interface HostRuntimeRow {
 }
 
 const RUNTIME_COLUMNS = [
-  'id', 'node_key_hash', 'osquery_host_id', 'team_id', 'platform', 'detail_updated_at',
-  'label_updated_at', 'policy_updated_at', 'refetch_requested', 'seen_time',
+  'id',
+  'node_key_hash',
+  'osquery_host_id',
+  'team_id',
+  'platform',
+  'detail_updated_at',
+  'label_updated_at',
+  'policy_updated_at',
+  'refetch_requested',
+  'seen_time',
 ] as const;
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -195,7 +220,12 @@ export class HostRepository {
   }
 
   async list(filter: HostFilter, page: Page): Promise<HostRow[]> {
-    const orderColumn = page.orderKey === 'display_name' ? 'computer_name' : page.orderKey === 'uptime' ? 'uptime_s' : page.orderKey;
+    const orderColumn =
+      page.orderKey === 'display_name'
+        ? 'computer_name'
+        : page.orderKey === 'uptime'
+          ? 'uptime_s'
+          : page.orderKey;
     return this.db
       .selectFrom('hosts')
       .selectAll()
@@ -225,8 +255,12 @@ export class HostRepository {
         'platform',
         eb.fn.countAll<number>().as('total'),
         eb.fn.sum<number>(sql`CASE WHEN ${onlineExpr(now)} THEN 1 ELSE 0 END`).as('online'),
-        eb.fn.sum<number>(sql`CASE WHEN created_at > ${now - NEW_HOST_WINDOW_MS} THEN 1 ELSE 0 END`).as('new'),
-        eb.fn.sum<number>(sql`CASE WHEN seen_time < ${now - MISSING_HOST_WINDOW_MS} THEN 1 ELSE 0 END`).as('missing'),
+        eb.fn
+          .sum<number>(sql`CASE WHEN created_at > ${now - NEW_HOST_WINDOW_MS} THEN 1 ELSE 0 END`)
+          .as('new'),
+        eb.fn
+          .sum<number>(sql`CASE WHEN seen_time < ${now - MISSING_HOST_WINDOW_MS} THEN 1 ELSE 0 END`)
+          .as('missing'),
       ])
       .where((eb) => this.where(eb, filter))
       .groupBy('platform')
@@ -247,17 +281,31 @@ export class HostRepository {
   }
 
   async setRefetch(id: number, requested: boolean): Promise<void> {
-    await this.db.updateTable('hosts').set({ refetch_requested: requested ? 1 : 0 }).where('id', '=', id).execute();
+    await this.db
+      .updateTable('hosts')
+      .set({ refetch_requested: requested ? 1 : 0 })
+      .where('id', '=', id)
+      .execute();
   }
 
   async transfer(teamId: number | null, ids: readonly number[], nowMs: number): Promise<void> {
     if (ids.length === 0) return;
-    await this.db.updateTable('hosts').set({ team_id: teamId, updated_at: nowMs }).where('id', 'in', ids).execute();
+    await this.db
+      .updateTable('hosts')
+      .set({ team_id: teamId, updated_at: nowMs })
+      .where('id', 'in', ids)
+      .execute();
   }
 
-  async idsNodeKeyHashes(ids: readonly number[]): Promise<Array<{ id: number; node_key_hash: string; team_id: number | null }>> {
+  async idsNodeKeyHashes(
+    ids: readonly number[],
+  ): Promise<Array<{ id: number; node_key_hash: string; team_id: number | null }>> {
     if (ids.length === 0) return [];
-    return this.db.selectFrom('hosts').select(['id', 'node_key_hash', 'team_id']).where('id', 'in', ids).execute();
+    return this.db
+      .selectFrom('hosts')
+      .select(['id', 'node_key_hash', 'team_id'])
+      .where('id', 'in', ids)
+      .execute();
   }
 
   private where(eb: ExpressionBuilder<Database, 'hosts'>, f: HostFilter): Expression<SqlBool> {
@@ -274,9 +322,16 @@ export class HostRepository {
       const like = `%${escapeLike(f.query.toLowerCase())}%`;
       parts.push(
         eb.or(
-          (['hostname', 'computer_name', 'uuid', 'hardware_serial', 'primary_ip', 'osquery_host_id'] as const).map(
-            (c) => sql<SqlBool>`lower(${sql.ref(c)}) LIKE ${like} ESCAPE '\\'`,
-          ),
+          (
+            [
+              'hostname',
+              'computer_name',
+              'uuid',
+              'hardware_serial',
+              'primary_ip',
+              'osquery_host_id',
+            ] as const
+          ).map((c) => sql<SqlBool>`lower(${sql.ref(c)}) LIKE ${like} ESCAPE '\\'`),
         ),
       );
     }

@@ -9,7 +9,10 @@ export class UserRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async count(): Promise<number> {
-    const r = await this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const r = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 
@@ -49,36 +52,85 @@ export class UserRepository {
   }
 
   async get(id: number): Promise<UserWithTeams | undefined> {
-    const user = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    const user = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
     return user ? (await this.withTeams([user]))[0] : undefined;
   }
 
   async getByEmail(email: string): Promise<UserWithTeams | undefined> {
-    const user = await this.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+    const user = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('email', '=', email)
+      .executeTakeFirst();
     return user ? (await this.withTeams([user]))[0] : undefined;
   }
 
-  async list(opts: { teamIds?: number[]; query?: string; orderKey: 'id' | 'name' | 'email' | 'created_at'; orderDirection: 'asc' | 'desc'; page: number; perPage: number }): Promise<UserWithTeams[]> {
+  async list(opts: {
+    teamIds?: number[];
+    query?: string;
+    orderKey: 'id' | 'name' | 'email' | 'created_at';
+    orderDirection: 'asc' | 'desc';
+    page: number;
+    perPage: number;
+  }): Promise<UserWithTeams[]> {
     let q = this.db.selectFrom('users').selectAll();
     if (opts.teamIds) {
       const ids = opts.teamIds;
-      q = q.where('id', 'in', (eb) => eb.selectFrom('user_teams').select('user_id').where('team_id', 'in', ids.length ? ids : [-1]));
+      q = q.where('id', 'in', (eb) =>
+        eb
+          .selectFrom('user_teams')
+          .select('user_id')
+          .where('team_id', 'in', ids.length ? ids : [-1]),
+      );
     }
     if (opts.query) {
       const like = `%${opts.query.toLowerCase()}%`;
-      q = q.where((eb) => eb.or([eb(eb.fn('lower', ['name']), 'like', like), eb(eb.fn('lower', ['email']), 'like', like)]));
+      q = q.where((eb) =>
+        eb.or([
+          eb(eb.fn('lower', ['name']), 'like', like),
+          eb(eb.fn('lower', ['email']), 'like', like),
+        ]),
+      );
     }
-    const users = await q.orderBy(opts.orderKey, opts.orderDirection).orderBy('id').limit(opts.perPage).offset(opts.page * opts.perPage).execute();
+    const users = await q
+      .orderBy(opts.orderKey, opts.orderDirection)
+      .orderBy('id')
+      .limit(opts.perPage)
+      .offset(opts.page * opts.perPage)
+      .execute();
     return this.withTeams(users);
   }
 
-  async update(id: number, set: { name?: string; email?: string; password_hash?: string; global_role?: string | null; force_password_reset?: number; enabled?: number }, teams: Array<{ teamId: number; role: string }> | undefined, nowMs: number): Promise<void> {
+  async update(
+    id: number,
+    set: {
+      name?: string;
+      email?: string;
+      password_hash?: string;
+      global_role?: string | null;
+      force_password_reset?: number;
+      enabled?: number;
+    },
+    teams: Array<{ teamId: number; role: string }> | undefined,
+    nowMs: number,
+  ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await trx.updateTable('users').set({ ...set, updated_at: nowMs }).where('id', '=', id).execute();
+      await trx
+        .updateTable('users')
+        .set({ ...set, updated_at: nowMs })
+        .where('id', '=', id)
+        .execute();
       if (teams) {
         await trx.deleteFrom('user_teams').where('user_id', '=', id).execute();
         if (teams.length) {
-          await trx.insertInto('user_teams').values(teams.map((t) => ({ user_id: id, team_id: t.teamId, role: t.role }))).execute();
+          await trx
+            .insertInto('user_teams')
+            .values(teams.map((t) => ({ user_id: id, team_id: t.teamId, role: t.role })))
+            .execute();
         }
       }
     });
@@ -94,12 +146,18 @@ export class UserRepository {
       .selectFrom('user_teams')
       .innerJoin('teams', 'teams.id', 'user_teams.team_id')
       .select(['user_teams.user_id', 'user_teams.team_id', 'user_teams.role', 'teams.name'])
-      .where('user_teams.user_id', 'in', users.map((u) => u.id))
+      .where(
+        'user_teams.user_id',
+        'in',
+        users.map((u) => u.id),
+      )
       .orderBy('user_teams.team_id')
       .execute();
     return users.map((u) => ({
       ...u,
-      teams: rows.filter((r) => r.user_id === u.id).map((r) => ({ team_id: r.team_id, role: r.role, name: r.name })),
+      teams: rows
+        .filter((r) => r.user_id === u.id)
+        .map((r) => ({ team_id: r.team_id, role: r.role, name: r.name })),
     }));
   }
 }
@@ -108,15 +166,28 @@ export class SessionRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async create(userId: number, tokenHash: string, nowMs: number): Promise<void> {
-    await this.db.insertInto('sessions').values({ user_id: userId, token_hash: tokenHash, created_at: nowMs, accessed_at: nowMs }).execute();
+    await this.db
+      .insertInto('sessions')
+      .values({ user_id: userId, token_hash: tokenHash, created_at: nowMs, accessed_at: nowMs })
+      .execute();
   }
 
-  async findUserId(tokenHash: string): Promise<{ user_id: number; accessed_at: number } | undefined> {
-    return this.db.selectFrom('sessions').select(['user_id', 'accessed_at']).where('token_hash', '=', tokenHash).executeTakeFirst();
+  async findUserId(
+    tokenHash: string,
+  ): Promise<{ user_id: number; accessed_at: number } | undefined> {
+    return this.db
+      .selectFrom('sessions')
+      .select(['user_id', 'accessed_at'])
+      .where('token_hash', '=', tokenHash)
+      .executeTakeFirst();
   }
 
   async touch(tokenHash: string, nowMs: number): Promise<void> {
-    await this.db.updateTable('sessions').set({ accessed_at: nowMs }).where('token_hash', '=', tokenHash).execute();
+    await this.db
+      .updateTable('sessions')
+      .set({ accessed_at: nowMs })
+      .where('token_hash', '=', tokenHash)
+      .execute();
   }
 
   async delete(tokenHash: string): Promise<void> {

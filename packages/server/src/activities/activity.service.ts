@@ -11,7 +11,11 @@ export class ActivityService {
     private readonly clock: () => number,
   ) {}
 
-  async record(actor: Pick<Actor, 'id' | 'name' | 'email'> | null, type: string, details: Record<string, unknown>): Promise<void> {
+  async record(
+    actor: Pick<Actor, 'id' | 'name' | 'email'> | null,
+    type: string,
+    details: Record<string, unknown>,
+  ): Promise<void> {
     await this.ds.activities.create({
       actorId: actor?.id ?? null,
       actorName: actor?.name ?? null,

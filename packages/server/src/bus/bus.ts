@@ -40,7 +40,11 @@ export class RedisBus implements Bus {
   private readonly local = new LocalBus();
   private readonly origin = `${process.pid}-${Math.random().toString(36).slice(2)}`;
 
-  constructor(url: string, private readonly log: Logger, private readonly prefix = 'flotilla:') {
+  constructor(
+    url: string,
+    private readonly log: Logger,
+    private readonly prefix = 'flotilla:',
+  ) {
     this.pub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
     this.sub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
     this.pub.on('error', (e) => this.log.warn({ err: e }, 'redis publisher error'));
@@ -61,14 +65,18 @@ export class RedisBus implements Bus {
 
   publish(channel: string, message: unknown): void {
     this.local.publish(channel, message);
-    this.pub.publish(this.prefix + channel, JSON.stringify({ o: this.origin, m: message })).catch((e: unknown) => {
-      this.log.warn({ err: e, channel }, 'bus publish failed');
-    });
+    this.pub
+      .publish(this.prefix + channel, JSON.stringify({ o: this.origin, m: message }))
+      .catch((e: unknown) => {
+        this.log.warn({ err: e, channel }, 'bus publish failed');
+      });
   }
 
   subscribe(channel: string, handler: (message: unknown) => void): void {
     this.local.subscribe(channel, handler);
-    this.sub.subscribe(this.prefix + channel).catch((e: unknown) => this.log.error({ err: e, channel }, 'bus subscribe failed'));
+    this.sub
+      .subscribe(this.prefix + channel)
+      .catch((e: unknown) => this.log.error({ err: e, channel }, 'bus subscribe failed'));
   }
 
   async close(): Promise<void> {

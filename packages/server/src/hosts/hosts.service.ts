@@ -1,4 +1,11 @@
-import { forbidden, invalid, notFound, readableTeams, type Actor, type HostStatusFilter } from '@flotilla/core';
+import {
+  forbidden,
+  invalid,
+  notFound,
+  readableTeams,
+  type Actor,
+  type HostStatusFilter,
+} from '@flotilla/core';
 import { HOST_ORDER_KEYS, type HostFilter, type HostOrderKey, type HostRow } from '@flotilla/db';
 import type { AppContext } from '../context.js';
 import { tokenHash } from '../crypto/secrets.js';
@@ -21,7 +28,8 @@ export class HostService {
 
   filterFor(actor: Actor, q: HostListQuery): HostFilter {
     const visible = readableTeams(actor, 'host');
-    if (q.team_id !== undefined && visible !== 'all' && !visible.includes(q.team_id)) throw forbidden();
+    if (q.team_id !== undefined && visible !== 'all' && !visible.includes(q.team_id))
+      throw forbidden();
     return {
       visibleTeams: visible,
       nowMs: this.ctx.clock(),
@@ -35,7 +43,9 @@ export class HostService {
   async list(actor: Actor, q: HostListQuery) {
     const orderKey = (q.order_key ?? 'hostname') as HostOrderKey;
     if (!HOST_ORDER_KEYS.includes(orderKey)) {
-      throw invalid(`order_key must be one of ${HOST_ORDER_KEYS.join(', ')}`, [{ name: 'order_key', reason: 'unsupported' }]);
+      throw invalid(`order_key must be one of ${HOST_ORDER_KEYS.join(', ')}`, [
+        { name: 'order_key', reason: 'unsupported' },
+      ]);
     }
     await this.ctx.checkin.writes.flush();
     const rows = await this.ctx.ds.hosts.list(this.filterFor(actor, q), {
@@ -53,14 +63,27 @@ export class HostService {
 
   async toApi(rows: HostRow[]) {
     const teamIds = [...new Set(rows.map((r) => r.team_id).filter((t): t is number => t !== null))];
-    const teams = teamIds.length ? await this.ctx.ds.teams.list({ ids: teamIds, page: 0, perPage: teamIds.length }) : [];
+    const teams = teamIds.length
+      ? await this.ctx.ds.teams.list({ ids: teamIds, page: 0, perPage: teamIds.length })
+      : [];
     const names = new Map(teams.map((t) => [t.id, t.name]));
     const now = this.ctx.clock();
-    return rows.map((r) => hostToApi(r, now, r.team_id === null ? null : (names.get(r.team_id) ?? null)));
+    return rows.map((r) =>
+      hostToApi(r, now, r.team_id === null ? null : (names.get(r.team_id) ?? null)),
+    );
   }
 
   /** Loads a host and checks the actor may act on it (its team decides). */
-  async authorized(req: { authorize: (a: 'read' | 'write' | 'refetch' | 'transfer', o: { type: 'host'; teamId: number | null }) => Actor }, action: 'read' | 'write' | 'refetch' | 'transfer', id: number) {
+  async authorized(
+    req: {
+      authorize: (
+        a: 'read' | 'write' | 'refetch' | 'transfer',
+        o: { type: 'host'; teamId: number | null },
+      ) => Actor;
+    },
+    action: 'read' | 'write' | 'refetch' | 'transfer',
+    id: number,
+  ) {
     await this.ctx.checkin.writes.flush();
     const host = await this.ctx.ds.hosts.get(id);
     if (!host) {
@@ -86,7 +109,11 @@ export class HostService {
     await this.ctx.ds.hosts.delete(hosts.map((h) => h.id));
     for (const h of hosts) {
       this.ctx.checkin.hostChanged(h.id);
-      await this.ctx.activities.record(actor, 'deleted_host', { host_id: h.id, host_display_name: h.computer_name || h.hostname, host_serial: h.hardware_serial });
+      await this.ctx.activities.record(actor, 'deleted_host', {
+        host_id: h.id,
+        host_display_name: h.computer_name || h.hostname,
+        host_serial: h.hardware_serial,
+      });
     }
   }
 
@@ -107,6 +134,10 @@ export class HostService {
     if (hosts.length !== new Set(ids).size) throw notFound('one or more hosts', 'HOST_NOT_FOUND');
     await this.ctx.ds.hosts.transfer(teamId, ids, this.ctx.clock());
     for (const h of hosts) this.ctx.checkin.hostChanged(h.id);
-    await this.ctx.activities.record(actor, 'transferred_hosts', { team_id: teamId, team_name: teamName, host_ids: ids });
+    await this.ctx.activities.record(actor, 'transferred_hosts', {
+      team_id: teamId,
+      team_name: teamName,
+      host_ids: ids,
+    });
   }
 }

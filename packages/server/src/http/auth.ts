@@ -1,5 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authorize, forbidden, isRole, unauthenticated, type Action, type Actor, type AuthzObject } from '@flotilla/core';
+import {
+  authorize,
+  forbidden,
+  isRole,
+  unauthenticated,
+  type Action,
+  type Actor,
+  type AuthzObject,
+} from '@flotilla/core';
 import type { Datastore } from '@flotilla/db';
 import { tokenHash } from '../crypto/secrets.js';
 
@@ -25,17 +33,25 @@ const ACCESS_TOUCH_MS = 60_000;
  * Bearer-token authentication for the REST API, the per-route permission check, and the
  * backstop that fails any authenticated request in which no permission check ran.
  */
-export function installAuth(app: FastifyInstance, ds: Datastore, sessionTtlS: number, clock: () => number): void {
+export function installAuth(
+  app: FastifyInstance,
+  ds: Datastore,
+  sessionTtlS: number,
+  clock: () => number,
+): void {
   app.decorateRequest('actor', null);
   app.decorateRequest('sessionTokenHash', null);
   app.decorateRequest('authzChecked', false);
-  app.decorateRequest('authorize', function (this: FastifyRequest, action: Action, object: AuthzObject): Actor {
-    this.authzChecked = true;
-    const actor = this.actor;
-    if (!actor) throw unauthenticated();
-    if (!authorize(actor, action, object)) throw forbidden();
-    return actor;
-  });
+  app.decorateRequest(
+    'authorize',
+    function (this: FastifyRequest, action: Action, object: AuthzObject): Actor {
+      this.authzChecked = true;
+      const actor = this.actor;
+      if (!actor) throw unauthenticated();
+      if (!authorize(actor, action, object)) throw forbidden();
+      return actor;
+    },
+  );
   app.decorateRequest('skipAuthz', function (this: FastifyRequest): Actor {
     this.authzChecked = true;
     if (!this.actor) throw unauthenticated();
@@ -55,7 +71,12 @@ export function installAuth(app: FastifyInstance, ds: Datastore, sessionTtlS: nu
     const session = await ds.sessions.findUserId(hash);
     const now = clock();
     const user = session ? await ds.users.get(session.user_id) : undefined;
-    if (!session || !user || !user.enabled || (!user.api_only && session.accessed_at + sessionTtlS * 1000 < now)) {
+    if (
+      !session ||
+      !user ||
+      !user.enabled ||
+      (!user.api_only && session.accessed_at + sessionTtlS * 1000 < now)
+    ) {
       if (cfg.public) return;
       throw unauthenticated('Authentication failed', 'SESSION_INVALID');
     }
@@ -66,17 +87,28 @@ export function installAuth(app: FastifyInstance, ds: Datastore, sessionTtlS: nu
       name: user.name,
       email: user.email,
       globalRole: isRole(user.global_role) ? user.global_role : null,
-      teams: user.teams.filter((t) => isRole(t.role)).map((t) => ({ teamId: t.team_id, role: t.role as Actor['globalRole'] & string })),
+      teams: user.teams
+        .filter((t) => isRole(t.role))
+        .map((t) => ({ teamId: t.team_id, role: t.role as Actor['globalRole'] & string })),
       apiOnly: user.api_only === 1,
     };
   });
 
   // The backstop: a successful response from a protected route must have checked permission.
   app.addHook('onSend', async (req: FastifyRequest, reply: FastifyReply, payload) => {
-    if (!req.url.startsWith('/api/v1/fleet') && !req.url.startsWith('/api/latest/fleet')) return payload;
-    if (req.routeOptions.config.public || req.authzChecked || reply.statusCode >= 400) return payload;
-    req.log.error({ route: req.routeOptions.url }, 'authorization check missing; response withheld');
+    if (!req.url.startsWith('/api/v1/fleet') && !req.url.startsWith('/api/latest/fleet'))
+      return payload;
+    if (req.routeOptions.config.public || req.authzChecked || reply.statusCode >= 400)
+      return payload;
+    req.log.error(
+      { route: req.routeOptions.url },
+      'authorization check missing; response withheld',
+    );
     void reply.code(500).header('content-type', 'application/json; charset=utf-8');
-    return JSON.stringify({ message: 'Internal server error', code: 'AUTHZ_CHECK_MISSING', errors: [{ name: 'base', reason: 'authorization check missing' }] });
+    return JSON.stringify({
+      message: 'Internal server error',
+      code: 'AUTHZ_CHECK_MISSING',
+      errors: [{ name: 'base', reason: 'authorization check missing' }],
+    });
   });
 }

@@ -20,34 +20,70 @@ export interface ErrorBody {
   uuid: string;
 }
 
-const isOsqueryRoute = (url: string) => url.startsWith('/api/osquery/') || url.startsWith('/api/v1/osquery/');
+const isOsqueryRoute = (url: string) =>
+  url.startsWith('/api/osquery/') || url.startsWith('/api/v1/osquery/');
 
 /** Maps Fastify's own errors (parsing, validation, limits) to our codes. */
-function fromFastify(err: FastifyError): { status: number; code: string; message: string; errors: FieldError[] } | undefined {
+function fromFastify(
+  err: FastifyError,
+): { status: number; code: string; message: string; errors: FieldError[] } | undefined {
   if (err.validation) {
     const errors = err.validation.map((v) => {
       const where = (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.');
       const extra = v.params as { additionalProperty?: string; missingProperty?: string };
-      const name = extra.additionalProperty ?? extra.missingProperty ?? (where || err.validationContext || 'base');
+      const name =
+        extra.additionalProperty ??
+        extra.missingProperty ??
+        (where || err.validationContext || 'base');
       const reason = extra.additionalProperty ? 'unknown field' : (v.message ?? 'is invalid');
       return { name, reason };
     });
-    return { status: 400, code: 'BAD_REQUEST', message: `Bad request: ${errors.map((e) => `${e.name} ${e.reason}`).join('; ')}`, errors };
+    return {
+      status: 400,
+      code: 'BAD_REQUEST',
+      message: `Bad request: ${errors.map((e) => `${e.name} ${e.reason}`).join('; ')}`,
+      errors,
+    };
   }
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { status: 400, code: 'MALFORMED_JSON', message: `Malformed JSON body: ${err.message}`, errors: [] };
+      return {
+        status: 400,
+        code: 'MALFORMED_JSON',
+        message: `Malformed JSON body: ${err.message}`,
+        errors: [],
+      };
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, code: 'BODY_TOO_LARGE', message: 'Request body is too large', errors: [] };
+      return {
+        status: 413,
+        code: 'BODY_TOO_LARGE',
+        message: 'Request body is too large',
+        errors: [],
+      };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content-Type must be application/json', errors: [] };
+      return {
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        message: 'Content-Type must be application/json',
+        errors: [],
+      };
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return { status: 400, code: 'BAD_CONTENT_LENGTH', message: 'Content-Length does not match the body', errors: [] };
+      return {
+        status: 400,
+        code: 'BAD_CONTENT_LENGTH',
+        message: 'Content-Length does not match the body',
+        errors: [],
+      };
     case 'Z_DATA_ERROR':
     case 'Z_BUF_ERROR':
     case 'FLOTILLA_BAD_GZIP':
-      return { status: 400, code: 'MALFORMED_GZIP', message: 'Request body is not valid gzip', errors: [] };
+      return {
+        status: 400,
+        code: 'MALFORMED_GZIP',
+        message: 'Request body is not valid gzip',
+        errors: [],
+      };
     case 'FST_ERR_NOT_FOUND':
       return { status: 404, code: 'NOT_FOUND', message: 'Not found', errors: [] };
   }
@@ -65,29 +101,54 @@ export function installErrorHandler(app: FastifyInstance): void {
     let body: ErrorBody;
     if (isFlotillaError(err)) {
       status = STATUS[err.kind];
-      body = { message: err.message, code: err.code, errors: err.fields.length ? err.fields : [{ name: 'base', reason: err.message }], uuid };
-      if (err.retryAfterSeconds !== undefined) void reply.header('retry-after', String(err.retryAfterSeconds));
+      body = {
+        message: err.message,
+        code: err.code,
+        errors: err.fields.length ? err.fields : [{ name: 'base', reason: err.message }],
+        uuid,
+      };
+      if (err.retryAfterSeconds !== undefined)
+        void reply.header('retry-after', String(err.retryAfterSeconds));
     } else {
       const mapped = fromFastify(err);
       if (mapped) {
         status = mapped.status;
-        body = { message: mapped.message, code: mapped.code, errors: mapped.errors.length ? mapped.errors : [{ name: 'base', reason: mapped.message }], uuid };
+        body = {
+          message: mapped.message,
+          code: mapped.code,
+          errors: mapped.errors.length ? mapped.errors : [{ name: 'base', reason: mapped.message }],
+          uuid,
+        };
       } else {
         status = 500;
         req.log.error({ err, uuid }, 'internal error');
-        body = { message: 'Internal server error', code: 'INTERNAL', errors: [{ name: 'base', reason: 'internal server error' }], uuid };
+        body = {
+          message: 'Internal server error',
+          code: 'INTERNAL',
+          errors: [{ name: 'base', reason: 'internal server error' }],
+          uuid,
+        };
       }
     }
     if (status < 500) req.log.debug({ code: body.code, uuid, status }, 'request rejected');
     if (isOsqueryRoute(req.url)) {
       // osquery reads `node_invalid`; give it a plain error otherwise.
       const nodeInvalid = status === 401;
-      return reply.code(status).send({ error: body.message, code: body.code, node_invalid: nodeInvalid, uuid });
+      return reply
+        .code(status)
+        .send({ error: body.message, code: body.code, node_invalid: nodeInvalid, uuid });
     }
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
     const uuid = randomUUID();
-    void reply.code(404).send({ message: `No route ${req.method} ${req.url.split('?')[0]}`, code: 'ROUTE_NOT_FOUND', errors: [{ name: 'base', reason: 'not found' }], uuid });
+    void reply
+      .code(404)
+      .send({
+        message: `No route ${req.method} ${req.url.split('?')[0]}`,
+        code: 'ROUTE_NOT_FOUND',
+        errors: [{ name: 'base', reason: 'not found' }],
+        uuid,
+      });
   });
 }

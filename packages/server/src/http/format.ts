@@ -2,7 +2,8 @@ import { hostStatus } from '@flotilla/core';
 import type { HostRow, TeamWithCounts, UserWithTeams } from '@flotilla/db';
 
 /** Epoch ms → RFC 3339 like Fleet's timestamps; 0 (never) → Go's zero time, as Fleet shows it. */
-export const iso = (ms: number): string => (ms > 0 ? new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z') : '0001-01-01T00:00:00Z');
+export const iso = (ms: number): string =>
+  ms > 0 ? new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z') : '0001-01-01T00:00:00Z';
 
 export function hostToApi(h: HostRow, now: number, teamName: string | null = null) {
   const display = h.computer_name || h.hostname;
@@ -50,7 +51,8 @@ export function hostToApi(h: HostRow, now: number, teamName: string | null = nul
     gigs_disk_space_available: h.gigs_disk_space_available,
     percent_disk_space_available: h.percent_disk_space_available,
     gigs_total_disk_space: h.gigs_total_disk_space,
-    disk_encryption_enabled: h.disk_encryption_enabled === null ? null : h.disk_encryption_enabled === 1,
+    disk_encryption_enabled:
+      h.disk_encryption_enabled === null ? null : h.disk_encryption_enabled === 1,
     status: hostStatus(h.seen_time, h.distributed_interval || 10, h.config_tls_refresh || 10, now),
     team_id: h.team_id,
     team_name: teamName,
@@ -80,7 +82,9 @@ export function teamToApi(t: TeamWithCounts) {
     id: t.id,
     name: t.name,
     description: t.description,
-    agent_options: t.agent_options ? (JSON.parse(t.agent_options) as Record<string, unknown>) : null,
+    agent_options: t.agent_options
+      ? (JSON.parse(t.agent_options) as Record<string, unknown>)
+      : null,
     user_count: t.user_count,
     host_count: t.host_count,
     created_at: iso(t.created_at),

@@ -6,11 +6,17 @@ import type { FastifyRequest } from 'fastify';
  * Dropping content-length makes Fastify's body limit count decompressed bytes, so a gzip
  * bomb stops at the limit instead of filling memory.
  */
-export function decompressBody(req: FastifyRequest, payload: NodeJS.ReadableStream): NodeJS.ReadableStream {
+export function decompressBody(
+  req: FastifyRequest,
+  payload: NodeJS.ReadableStream,
+): NodeJS.ReadableStream {
   const enc = req.headers['content-encoding']?.toLowerCase().trim();
   if (!enc || enc === 'identity') return payload;
   if (enc !== 'gzip' && enc !== 'deflate' && enc !== 'x-gzip') {
-    const e = new Error(`unsupported Content-Encoding: ${enc}`) as Error & { statusCode: number; code: string };
+    const e = new Error(`unsupported Content-Encoding: ${enc}`) as Error & {
+      statusCode: number;
+      code: string;
+    };
     e.statusCode = 415;
     e.code = 'FLOTILLA_BAD_ENCODING';
     throw e;

@@ -7,8 +7,18 @@ import type { ServerConfig } from '../config.js';
 import { randomToken, tokenHash, type SecretBox } from '../crypto/secrets.js';
 import { RateLimiter } from '../http/rate-limiter.js';
 import { CHANNELS, type Bus } from '../bus/bus.js';
-import { configForPlatform, DEFAULT_AGENT_OPTIONS, type AgentOptions } from '../settings/agent-options.js';
-import { DETAIL_PREFIX, detailQueriesFor, detailQueryByName, hostDetailsColumns, type DetailResult } from './detail-queries.js';
+import {
+  configForPlatform,
+  DEFAULT_AGENT_OPTIONS,
+  type AgentOptions,
+} from '../settings/agent-options.js';
+import {
+  DETAIL_PREFIX,
+  detailQueriesFor,
+  detailQueryByName,
+  hostDetailsColumns,
+  type DetailResult,
+} from './detail-queries.js';
 import { HostCache, jitterMs, type HostRuntime } from './host-cache.js';
 import { LogSink } from './log-sink.js';
 import { overridePlatformKeys } from './platforms.js';
@@ -23,11 +33,23 @@ type Rows = Array<Record<string, string>>;
 export interface QuerySource {
   prefix: string;
   pending(host: HostRuntime, now: number): Record<string, string> | undefined;
-  ingest(host: HostRuntime, name: string, rows: Rows, status: number, message: string, stats: unknown, now: number): void;
+  ingest(
+    host: HostRuntime,
+    name: string,
+    rows: Rows,
+    status: number,
+    message: string,
+    stats: unknown,
+    now: number,
+  ): void;
 }
 
 /** Hooks other features use to add to a host's config (e.g. scheduled query packs). */
-export type ConfigContributor = (teamId: number | null, platform: string, config: Record<string, unknown>) => void;
+export type ConfigContributor = (
+  teamId: number | null,
+  platform: string,
+  config: Record<string, unknown>,
+) => void;
 
 const ENROLL_WINDOW = 'enroll';
 
@@ -54,7 +76,13 @@ export class CheckinService {
     private readonly clock: () => number,
   ) {
     this.cache = new HostCache(ds, config.osquery.detailUpdateIntervalS);
-    this.writes = new WriteBatcher(ds, log, config.osquery.seenFlushIntervalMs, config.osquery.ingestFlushIntervalMs, clock);
+    this.writes = new WriteBatcher(
+      ds,
+      log,
+      config.osquery.seenFlushIntervalMs,
+      config.osquery.ingestFlushIntervalMs,
+      clock,
+    );
     this.enrollFailures = new RateLimiter(config.rateLimits.enrollFailuresPerMinute, clock);
     this.resultLogs = new LogSink(join(config.dataDir, 'logs', 'osquery-result.log'));
     this.statusLogs = new LogSink(join(config.dataDir, 'logs', 'osquery-status.log'));
@@ -78,7 +106,8 @@ export class CheckinService {
 
   async reloadAgentOptions(): Promise<void> {
     const cfg = await this.ds.appConfig.get();
-    this.globalOptions = (cfg?.['agent_options'] as AgentOptions | undefined) ?? DEFAULT_AGENT_OPTIONS;
+    this.globalOptions =
+      (cfg?.['agent_options'] as AgentOptions | undefined) ?? DEFAULT_AGENT_OPTIONS;
     this.teamOptions.clear();
     this.configCache.clear();
   }
@@ -94,24 +123,38 @@ export class CheckinService {
 
   // ---- enroll ---------------------------------------------------------------------------
 
-  async enroll(body: {
-    enroll_secret?: unknown;
-    host_identifier?: unknown;
-    host_details?: unknown;
-    platform_type?: unknown;
-  }, remoteIp: string): Promise<string> {
+  async enroll(
+    body: {
+      enroll_secret?: unknown;
+      host_identifier?: unknown;
+      host_details?: unknown;
+      platform_type?: unknown;
+    },
+    remoteIp: string,
+  ): Promise<string> {
     this.enrollFailures.check(`${ENROLL_WINDOW}:${remoteIp}`);
     const secret = typeof body.enroll_secret === 'string' ? body.enroll_secret : '';
     const identifier = typeof body.host_identifier === 'string' ? body.host_identifier.trim() : '';
-    const row = secret ? await this.ds.enrollSecrets.findByHash(this.secrets.lookupHash(secret)) : undefined;
+    const row = secret
+      ? await this.ds.enrollSecrets.findByHash(this.secrets.lookupHash(secret))
+      : undefined;
     if (!row) {
       this.enrollFailures.hit(`${ENROLL_WINDOW}:${remoteIp}`);
-      throw new FlotillaError('unauthenticated', 'ENROLL_SECRET_INVALID', 'enroll failed: invalid or missing enroll secret');
+      throw new FlotillaError(
+        'unauthenticated',
+        'ENROLL_SECRET_INVALID',
+        'enroll failed: invalid or missing enroll secret',
+      );
     }
     if (!identifier || identifier.length > 255) {
-      throw invalid('enroll failed: host_identifier is required (at most 255 characters)', [{ name: 'host_identifier', reason: 'required' }]);
+      throw invalid('enroll failed: host_identifier is required (at most 255 characters)', [
+        { name: 'host_identifier', reason: 'required' },
+      ]);
     }
-    const details = body.host_details && typeof body.host_details === 'object' ? (body.host_details as Record<string, unknown>) : undefined;
+    const details =
+      body.host_details && typeof body.host_details === 'object'
+        ? (body.host_details as Record<string, unknown>)
+        : undefined;
     const columns = hostDetailsColumns(details);
     if (!columns.hostname) columns.hostname = identifier;
     if (!columns.computer_name) columns.computer_name = columns.hostname;
@@ -238,9 +281,14 @@ export class CheckinService {
     const type = body['log_type'];
     const data = body['data'];
     if (type !== 'result' && type !== 'status') {
-      throw invalid('log_type must be "result" or "status"', [{ name: 'log_type', reason: 'must be result or status' }]);
+      throw invalid('log_type must be "result" or "status"', [
+        { name: 'log_type', reason: 'must be result or status' },
+      ]);
     }
-    if (!Array.isArray(data)) throw invalid('data must be an array of log entries', [{ name: 'data', reason: 'must be an array' }]);
+    if (!Array.isArray(data))
+      throw invalid('data must be an array of log entries', [
+        { name: 'data', reason: 'must be an array' },
+      ]);
     const lines: string[] = [];
     for (const entry of data) {
       // osquery may send each entry as an object or as a JSON string.
@@ -264,11 +312,20 @@ export class CheckinService {
     const carveId = typeof body['carve_id'] === 'string' ? body['carve_id'] : '';
     const requestId = typeof body['request_id'] === 'string' ? body['request_id'] : '';
     const errs = [];
-    if (blockCount === undefined || blockCount < 1 || blockCount > 100_000) errs.push({ name: 'block_count', reason: 'must be 1..100000' });
-    if (blockSize === undefined || blockSize < 1 || blockSize > this.config.osquery.maxCarveBlockBytes) {
-      errs.push({ name: 'block_size', reason: `must be 1..${this.config.osquery.maxCarveBlockBytes}` });
+    if (blockCount === undefined || blockCount < 1 || blockCount > 100_000)
+      errs.push({ name: 'block_count', reason: 'must be 1..100000' });
+    if (
+      blockSize === undefined ||
+      blockSize < 1 ||
+      blockSize > this.config.osquery.maxCarveBlockBytes
+    ) {
+      errs.push({
+        name: 'block_size',
+        reason: `must be 1..${this.config.osquery.maxCarveBlockBytes}`,
+      });
     }
-    if (carveSize === undefined || carveSize < 0 || carveSize > 8 * 1024 ** 3) errs.push({ name: 'carve_size', reason: 'must be 0..8 GiB' });
+    if (carveSize === undefined || carveSize < 0 || carveSize > 8 * 1024 ** 3)
+      errs.push({ name: 'carve_size', reason: 'must be 0..8 GiB' });
     if (!carveId) errs.push({ name: 'carve_id', reason: 'required' });
     if (errs.length) throw invalid('invalid carve request', errs);
     const sessionId = randomUUID();
@@ -295,16 +352,21 @@ export class CheckinService {
     const carve = sessionId ? await this.ds.carves.bySession(sessionId) : undefined;
     if (!carve) throw notFound('carve session', 'CARVE_SESSION_NOT_FOUND');
     if (blockId === undefined || blockId < 0 || blockId >= carve.block_count) {
-      throw invalid(`block_id must be 0..${carve.block_count - 1}`, [{ name: 'block_id', reason: 'out of range' }]);
+      throw invalid(`block_id must be 0..${carve.block_count - 1}`, [
+        { name: 'block_id', reason: 'out of range' },
+      ]);
     }
-    if (data === undefined) throw invalid('data (base64) is required', [{ name: 'data', reason: 'required' }]);
+    if (data === undefined)
+      throw invalid('data (base64) is required', [{ name: 'data', reason: 'required' }]);
     const bytes = Buffer.from(data, 'base64');
-    if (bytes.length > carve.block_size) throw invalid('block is larger than block_size', [{ name: 'data', reason: 'too large' }]);
+    if (bytes.length > carve.block_size)
+      throw invalid('block is larger than block_size', [{ name: 'data', reason: 'too large' }]);
     await this.ds.carves.putBlock(carve.id, blockId, bytes);
   }
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function toInt(v: unknown): number | undefined {
   const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
@@ -326,7 +388,13 @@ export function normalizeRows(v: unknown): Rows | undefined {
   for (const r of v) {
     if (!isObj(r)) continue;
     const row: Record<string, string> = {};
-    for (const [k, val] of Object.entries(r)) row[k] = typeof val === 'string' ? val : val === null || val === undefined ? '' : String(val as number);
+    for (const [k, val] of Object.entries(r))
+      row[k] =
+        typeof val === 'string'
+          ? val
+          : val === null || val === undefined
+            ? ''
+            : String(val as number);
     out.push(row);
   }
   return out;

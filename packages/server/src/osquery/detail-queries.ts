@@ -30,14 +30,16 @@ const num = (v: string | undefined): number => {
   const n = Number.parseFloat(v ?? '');
   return Number.isFinite(n) ? n : 0;
 };
-const str = (v: string | undefined, max = 255): string => (typeof v === 'string' ? v.slice(0, max) : '');
+const str = (v: string | undefined, max = 255): string =>
+  typeof v === 'string' ? v.slice(0, max) : '';
 
 /** "Ubuntu 22.04.3 LTS", "Red Hat Enterprise Linux 9.3.0", "macOS 14.4.1". */
 export function osVersionString(r: Row): string {
   const name = str(r['name']);
   // "22.04.3 LTS (Jammy Jellyfish)" → "22.04.3 LTS", as Fleet shows it.
   const version = str(r['version']).replace(/\s*\([^)]*\)\s*$/, '');
-  if (version && (r['platform'] === 'ubuntu' || /^\d/.test(version))) return `${name} ${version}`.trim();
+  if (version && (r['platform'] === 'ubuntu' || /^\d/.test(version)))
+    return `${name} ${version}`.trim();
   const parts = [r['major'], r['minor'], r['patch']].filter((p) => p !== undefined && p !== '');
   const numeric = parts.length ? parts.join('.') : version;
   return `${name} ${numeric}`.trim();
@@ -104,7 +106,7 @@ export const DETAIL_QUERIES: readonly DetailQuery[] = [
     platforms: UNIX,
     // The address on the interface that carries the default route, private addresses first.
     sql:
-      "SELECT ia.address, id.mac FROM interface_addresses ia " +
+      'SELECT ia.address, id.mac FROM interface_addresses ia ' +
       'JOIN interface_details id ON id.interface = ia.interface ' +
       'JOIN routes r ON r.interface = ia.interface ' +
       "WHERE (r.destination = '0.0.0.0' OR r.destination = '::') AND r.netmask = 0 AND r.type = 'gateway' " +
@@ -197,8 +199,7 @@ export const DETAIL_QUERIES: readonly DetailQuery[] = [
   {
     name: 'osquery_flags',
     platforms: ALL,
-    sql:
-      "SELECT name, value FROM osquery_flags WHERE name IN ('distributed_interval', 'config_tls_refresh', 'config_refresh', 'logger_tls_period')",
+    sql: "SELECT name, value FROM osquery_flags WHERE name IN ('distributed_interval', 'config_tls_refresh', 'config_refresh', 'logger_tls_period')",
     ingest(rows, out) {
       let configRefresh = 0;
       let configTlsRefresh = 0;
@@ -219,7 +220,8 @@ export const DETAIL_QUERIES: readonly DetailQuery[] = [
 function ingestDisk(rows: Row[], out: DetailResult): void {
   const r = rows[0];
   if (!r) return;
-  out.set.percent_disk_space_available = Math.round(num(r['percent_disk_space_available']) * 100) / 100;
+  out.set.percent_disk_space_available =
+    Math.round(num(r['percent_disk_space_available']) * 100) / 100;
   out.set.gigs_disk_space_available = num(r['gigs_disk_space_available']);
   out.set.gigs_total_disk_space = num(r['gigs_total_disk_space']);
 }
@@ -255,7 +257,8 @@ export function systemInfoColumns(r: Row): HostUpdate {
 
 const BY_NAME = new Map(DETAIL_QUERIES.map((q) => [DETAIL_PREFIX + q.name, q]));
 
-export const detailQueryByName = (fullName: string): DetailQuery | undefined => BY_NAME.get(fullName);
+export const detailQueryByName = (fullName: string): DetailQuery | undefined =>
+  BY_NAME.get(fullName);
 
 const cache = new Map<PlatformFamily, Record<string, string>>();
 
@@ -265,7 +268,8 @@ export function detailQueriesFor(platform: string): Record<string, string> {
   let qs = cache.get(family);
   if (!qs) {
     qs = {};
-    for (const q of DETAIL_QUERIES) if (q.platforms.includes(family)) qs[DETAIL_PREFIX + q.name] = q.sql;
+    for (const q of DETAIL_QUERIES)
+      if (q.platforms.includes(family)) qs[DETAIL_PREFIX + q.name] = q.sql;
     cache.set(family, qs);
   }
   return qs;
@@ -277,7 +281,9 @@ export function hostDetailsColumns(details: Record<string, unknown> | undefined)
   if (!details || typeof details !== 'object') return out.set;
   const obj = (k: string): Row | undefined => {
     const v = details[k];
-    return v && typeof v === 'object' && !Array.isArray(v) ? stringify(v as Record<string, unknown>) : undefined;
+    return v && typeof v === 'object' && !Array.isArray(v)
+      ? stringify(v as Record<string, unknown>)
+      : undefined;
   };
   const os = obj('os_version');
   if (os) ingestOs([os], out);
@@ -292,6 +298,7 @@ export function hostDetailsColumns(details: Record<string, unknown> | undefined)
 
 function stringify(o: Record<string, unknown>): Row {
   const r: Row = {};
-  for (const [k, v] of Object.entries(o)) if (v !== null && v !== undefined && typeof v !== 'object') r[k] = String(v as string);
+  for (const [k, v] of Object.entries(o))
+    if (v !== null && v !== undefined && typeof v !== 'object') r[k] = String(v as string);
   return r;
 }

@@ -75,7 +75,12 @@ export class HostCache {
       osqueryHostId: r.osquery_host_id,
       teamId: r.team_id,
       platform: r.platform,
-      detailDueAt: r.detail_updated_at === 0 ? 0 : r.detail_updated_at + this.detailIntervalS * 1000 + jitterMs(r.id, this.detailIntervalS),
+      detailDueAt:
+        r.detail_updated_at === 0
+          ? 0
+          : r.detail_updated_at +
+            this.detailIntervalS * 1000 +
+            jitterMs(r.id, this.detailIntervalS),
       detailAskedAt: 0,
       refetch: r.refetch_requested === 1,
       labelUpdatedAt: r.label_updated_at,

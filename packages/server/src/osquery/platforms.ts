@@ -1,8 +1,29 @@
 /** osquery `os_version.platform` values that are Linux distributions. */
 const LINUX = new Set([
-  'linux', 'ubuntu', 'debian', 'rhel', 'centos', 'fedora', 'amzn', 'rocky', 'almalinux', 'ol',
-  'sles', 'opensuse', 'opensuse-leap', 'opensuse-tumbleweed', 'suse', 'arch', 'manjaro', 'gentoo',
-  'linuxmint', 'pop', 'kali', 'alpine', 'nixos', 'raspbian',
+  'linux',
+  'ubuntu',
+  'debian',
+  'rhel',
+  'centos',
+  'fedora',
+  'amzn',
+  'rocky',
+  'almalinux',
+  'ol',
+  'sles',
+  'opensuse',
+  'opensuse-leap',
+  'opensuse-tumbleweed',
+  'suse',
+  'arch',
+  'manjaro',
+  'gentoo',
+  'linuxmint',
+  'pop',
+  'kali',
+  'alpine',
+  'nixos',
+  'raspbian',
 ]);
 
 export type PlatformFamily = 'linux' | 'darwin' | 'windows' | 'other';

@@ -78,7 +78,8 @@ export class WriteBatcher {
         await this.ds.hosts.applyUpdates(batch);
       } catch (err) {
         this.log.error({ err, hosts: batch.length }, 'writing host results failed; will retry');
-        for (const b of batch) if (!this.updates.has(b.id)) this.updates.set(b.id, { set: b.set, users: b.users });
+        for (const b of batch)
+          if (!this.updates.has(b.id)) this.updates.set(b.id, { set: b.set, users: b.users });
         if (!this.updateTimer) {
           this.updateTimer = setTimeout(() => void this.flushUpdates(), 1000);
           this.updateTimer.unref();

@@ -24,7 +24,10 @@ export interface TlsMaterial {
 
 async function exportKey(key: Key): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
-  return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
+  return `-----BEGIN PRIVATE KEY-----\n${der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
 }
 
 async function importKey(pem: string): Promise<Key> {
@@ -37,7 +40,10 @@ async function importKey(pem: string): Promise<Key> {
  * `<dataDir>/tls`. The server certificate is re-issued when it nears expiry or when the set
  * of names changes; the CA (what agents pin) stays.
  */
-export async function ensureOwnCertificates(dataDir: string, extraNames: readonly string[]): Promise<TlsMaterial> {
+export async function ensureOwnCertificates(
+  dataDir: string,
+  extraNames: readonly string[],
+): Promise<TlsMaterial> {
   const dir = join(dataDir, 'tls');
   mkdirSync(dir, { recursive: true });
   const caFile = join(dir, 'ca.pem');
@@ -60,7 +66,10 @@ export async function ensureOwnCertificates(dataDir: string, extraNames: readonl
       signingAlgorithm: ALG,
       extensions: [
         new x509.BasicConstraintsExtension(true, 0, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+          true,
+        ),
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as never),
       ],
     });
@@ -77,7 +86,8 @@ export async function ensureOwnCertificates(dataDir: string, extraNames: readonl
     !existsSync(keyFile) ||
     !existsSync(namesFile) ||
     readFileSync(namesFile, 'utf8') !== JSON.stringify(names) ||
-    new Date(new X509Certificate(readFileSync(certFile)).validTo).getTime() < Date.now() + 30 * 24 * 3600_000;
+    new Date(new X509Certificate(readFileSync(certFile)).validTo).getTime() <
+      Date.now() + 30 * 24 * 3600_000;
   if (needsIssue) {
     const ca = new x509.X509Certificate(caPem);
     const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as KeyPair;
@@ -91,9 +101,14 @@ export async function ensureOwnCertificates(dataDir: string, extraNames: readonl
       signingAlgorithm: ALG,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+          true,
+        ),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-        new x509.SubjectAlternativeNameExtension(names.map((n) => ({ type: isIP(n) ? 'ip' : 'dns', value: n }))),
+        new x509.SubjectAlternativeNameExtension(
+          names.map((n) => ({ type: isIP(n) ? 'ip' : 'dns', value: n })),
+        ),
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as never),
         await x509.AuthorityKeyIdentifierExtension.create(ca, false),
       ],
@@ -103,7 +118,12 @@ export async function ensureOwnCertificates(dataDir: string, extraNames: readonl
     writeFileSync(namesFile, JSON.stringify(names));
   }
   chmodSync(caKeyFile, 0o600);
-  return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), ca: caPem, caFile };
+  return {
+    cert: readFileSync(certFile, 'utf8'),
+    key: readFileSync(keyFile, 'utf8'),
+    ca: caPem,
+    caFile,
+  };
 }
 
 /** A user's own certificate: the chain they gave is what agents trust. */

@@ -13,6 +13,8 @@ export interface Recorded {
   body: Record<string, unknown>;
   /** Remote port: equal ports mean the same reused connection. */
   remotePort: number;
+  /** Date.now() when the request arrived. */
+  at: number;
 }
 
 export type Handler = (req: Recorded) => unknown;
@@ -49,6 +51,7 @@ export class FakeOsqueryServer {
           raw,
           body: raw === '' ? {} : (JSON.parse(raw) as Record<string, unknown>),
           remotePort: req.socket.remotePort ?? 0,
+          at: Date.now(),
         };
         this.requests.push(recorded);
         const handler = this.handlers.get(recorded.path);

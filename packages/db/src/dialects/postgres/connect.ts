@@ -14,7 +14,10 @@ export const postgresTypes: ColumnTypes = {
 pg.types.setTypeParser(20, (v: string) => Number(v));
 pg.types.setTypeParser(1700, (v: string) => Number(v));
 
-export function connectPostgres(url: string, maxConnections = 10): { db: Kysely<Database>; pool: pg.Pool } {
+export function connectPostgres(
+  url: string,
+  maxConnections = 10,
+): { db: Kysely<Database>; pool: pg.Pool } {
   const pool = new pg.Pool({ connectionString: url, max: maxConnections });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, pool };

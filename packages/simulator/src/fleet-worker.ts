@@ -4,7 +4,9 @@ import type { HostSlot, RunnerSettings } from './host-runner.js';
 
 /** Messages between runFleet and its workers. */
 export type ToWorker = { type: 'snapshot' } | { type: 'stop' };
-export type FromWorker = { type: 'snapshot'; snapshot: ReturnType<HostRunner['snapshot']> } | { type: 'stopped'; snapshot: ReturnType<HostRunner['snapshot']> };
+export type FromWorker =
+  | { type: 'snapshot'; snapshot: ReturnType<HostRunner['snapshot']> }
+  | { type: 'stopped'; snapshot: ReturnType<HostRunner['snapshot']> };
 
 const { settings, slots } = workerData as { settings: RunnerSettings; slots: HostSlot[] };
 const runner = new HostRunner(settings, slots);

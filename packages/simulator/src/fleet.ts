@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { hash32 } from './host/random.js';
+import { prng } from './host/random.js';
 import { HostRunner } from './host-runner.js';
 import type { HostSlot, RunnerSettings } from './host-runner.js';
 import type { FromWorker, ToWorker } from './fleet-worker.js';
@@ -42,28 +42,42 @@ export interface FleetOptions {
  * Assigns a profile to each host index: exact shares of `weights` (largest remainder),
  * shuffled deterministically so every worker gets a mix.
  */
-export function assignProfiles(hosts: number, weights: Readonly<Record<string, number>>, seed = 1): HostSlot[] {
+export function assignProfiles(
+  hosts: number,
+  weights: Readonly<Record<string, number>>,
+  seed = 1,
+): HostSlot[] {
   const entries = Object.entries(weights).filter(([, w]) => w > 0);
   const total = entries.reduce((a, [, w]) => a + w, 0);
   if (total <= 0) throw new Error('profile weights must add up to more than 0');
   for (const [name] of entries) getProfile(name);
   const exact = entries.map(([name, w]) => ({ name, share: (w / total) * hosts }));
-  const counts = exact.map((e) => ({ name: e.name, n: Math.floor(e.share), rest: e.share - Math.floor(e.share) }));
+  const counts = exact.map((e) => ({
+    name: e.name,
+    n: Math.floor(e.share),
+    rest: e.share - Math.floor(e.share),
+  }));
   let missing = hosts - counts.reduce((a, c) => a + c.n, 0);
   for (const c of [...counts].sort((a, b) => b.rest - a.rest)) {
     if (missing-- <= 0) break;
     c.n += 1;
   }
   const names = counts.flatMap((c) => new Array<string>(c.n).fill(c.name));
-  const order = names.map((name, i) => ({ name, key: hash32(String(i), seed) }));
-  order.sort((a, b) => a.key - b.key);
-  return order.map((o, index) => ({ index, profile: o.name }));
+  const rand = prng(seed);
+  for (let i = names.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [names[i], names[j]] = [names[j] ?? '', names[i] ?? ''];
+  }
+  return names.map((profile, index) => ({ index, profile }));
 }
 
 /** Parses `ubuntu-22.04=50,rhel-9=20` into weights. */
 export function parseProfileMix(text: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
     const [name = '', weight] = part.split('=');
     const w = weight === undefined ? 1 : Number(weight);
     if (!Number.isFinite(w) || w < 0) throw new Error(`bad weight in "${part}"`);
@@ -82,8 +96,11 @@ export function parseProfileMix(text: string): Record<string, number> {
  * console.log(stats.endpoints.distributed_read.p99);
  */
 export async function runFleet(options: FleetOptions): Promise<FleetStats> {
-  const caPem = options.caPem ?? (options.caFile === undefined ? undefined : readFileSync(options.caFile, 'utf8'));
-  if (caPem === undefined) throw new Error('runFleet needs caFile or caPem (the server is always verified)');
+  const caPem =
+    options.caPem ??
+    (options.caFile === undefined ? undefined : readFileSync(options.caFile, 'utf8'));
+  if (caPem === undefined)
+    throw new Error('runFleet needs caFile or caPem (the server is always verified)');
   if (options.durationSeconds === undefined && options.signal === undefined) {
     throw new Error('runFleet needs durationSeconds or signal');
   }
@@ -115,7 +132,9 @@ export async function runFleet(options: FleetOptions): Promise<FleetStats> {
   } else {
     const workers = Array.from({ length: workerCount }, (_, w) => {
       const mine = slots.filter((s) => s.index % workerCount === w);
-      return new Worker(new URL('./fleet-worker-boot.mjs', import.meta.url), { workerData: { settings, slots: mine } });
+      return new Worker(new URL('./fleet-worker-boot.mjs', import.meta.url), {
+        workerData: { settings, slots: mine },
+      });
     });
     const ask = (type: ToWorker['type']): Promise<StatsSnapshot[]> =>
       Promise.all(

@@ -53,7 +53,10 @@ export class HostRunner {
           observer: this.stats,
           engines: this.engines,
           // Spread by a hash of the index so neighbours do not start together.
-          startDelayMs: spreadMs === 0 ? 0 : (hash32(String(slot.index), settings.fleetSeed) % 10_000) / 10_000 * spreadMs,
+          startDelayMs:
+            spreadMs === 0
+              ? 0
+              : ((hash32(String(slot.index), settings.fleetSeed) % 10_000) / 10_000) * spreadMs,
         }),
       );
     }
@@ -69,6 +72,9 @@ export class HostRunner {
   }
 
   snapshot(): StatsSnapshot {
-    return this.stats.snapshot(this.agents.length, this.agents.filter((a) => a.nodeKey !== undefined).length);
+    return this.stats.snapshot(
+      this.agents.length,
+      this.agents.filter((a) => a.nodeKey !== undefined).length,
+    );
   }
 }

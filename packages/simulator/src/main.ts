@@ -52,12 +52,18 @@ export async function main(argv: readonly string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help === true || values.server === undefined || values['enroll-secret'] === undefined || values.ca === undefined) {
+  if (
+    values.help === true ||
+    values.server === undefined ||
+    values['enroll-secret'] === undefined ||
+    values.ca === undefined
+  ) {
     process.stdout.write(USAGE);
     return values.help === true ? 0 : 2;
   }
   const identifier = values['host-identifier'] ?? 'uuid';
-  if (identifier !== 'uuid' && identifier !== 'hostname') throw new Error('--host-identifier must be uuid or hostname');
+  if (identifier !== 'uuid' && identifier !== 'hostname')
+    throw new Error('--host-identifier must be uuid or hostname');
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   process.once('SIGTERM', () => controller.abort());
@@ -77,9 +83,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     ...(values.profiles === undefined ? {} : { profiles: parseProfileMix(values.profiles) }),
     ...(values.workers === undefined ? {} : { workers: num(values.workers, 0) }),
     ...(duration === undefined ? {} : { durationSeconds: duration }),
-    ...(values['start-spread'] === undefined ? {} : { startSpreadSeconds: num(values['start-spread'], 0) }),
+    ...(values['start-spread'] === undefined
+      ? {}
+      : { startSpreadSeconds: num(values['start-spread'], 0) }),
   });
-  process.stdout.write(values.json === true ? `${JSON.stringify(stats, null, 2)}\n` : `${formatStats(stats)}\n`);
+  process.stdout.write(
+    values.json === true ? `${JSON.stringify(stats, null, 2)}\n` : `${formatStats(stats)}\n`,
+  );
   return 0;
 }
 

@@ -1,6 +1,12 @@
 import type { AgentObserver, Endpoint } from './agent/agent.js';
 
-export const ENDPOINTS: readonly Endpoint[] = ['enroll', 'config', 'distributed_read', 'distributed_write', 'log'];
+export const ENDPOINTS: readonly Endpoint[] = [
+  'enroll',
+  'config',
+  'distributed_read',
+  'distributed_write',
+  'log',
+];
 
 /** Bucket i holds latencies up to MIN_MS * GROWTH^i; 2 % steps from 10 µs to ~2 min. */
 const MIN_MS = 0.01;
@@ -16,12 +22,14 @@ export class LatencyHistogram {
   }
 
   record(ms: number): void {
-    const i = ms <= MIN_MS ? 0 : Math.min(BUCKETS - 1, Math.ceil(Math.log(ms / MIN_MS) / Math.log(GROWTH)));
+    const i =
+      ms <= MIN_MS ? 0 : Math.min(BUCKETS - 1, Math.ceil(Math.log(ms / MIN_MS) / Math.log(GROWTH)));
     this.counts[i] = (this.counts[i] ?? 0) + 1;
   }
 
   merge(other: { counts: readonly number[] }): void {
-    for (let i = 0; i < BUCKETS; i++) this.counts[i] = (this.counts[i] ?? 0) + (other.counts[i] ?? 0);
+    for (let i = 0; i < BUCKETS; i++)
+      this.counts[i] = (this.counts[i] ?? 0) + (other.counts[i] ?? 0);
   }
 
   get total(): number {
@@ -81,8 +89,12 @@ export interface FleetStats {
 
 /** Counts requests, errors and latencies; the agent observer for a set of hosts. */
 export class StatsCollector implements AgentObserver {
-  private readonly histograms = new Map<Endpoint, LatencyHistogram>(ENDPOINTS.map((e) => [e, new LatencyHistogram()]));
-  private readonly requests = new Map<Endpoint, { requests: number; errors: number }>(ENDPOINTS.map((e) => [e, { requests: 0, errors: 0 }]));
+  private readonly histograms = new Map<Endpoint, LatencyHistogram>(
+    ENDPOINTS.map((e) => [e, new LatencyHistogram()]),
+  );
+  private readonly requests = new Map<Endpoint, { requests: number; errors: number }>(
+    ENDPOINTS.map((e) => [e, { requests: 0, errors: 0 }]),
+  );
   private readonly events = new Map<string, number>();
 
   request(endpoint: Endpoint, milliseconds: number, ok: boolean): void {
@@ -101,7 +113,11 @@ export class StatsCollector implements AgentObserver {
     const endpoints = {} as Record<Endpoint, EndpointSnapshot>;
     for (const e of ENDPOINTS) {
       const r = this.requests.get(e) ?? { requests: 0, errors: 0 };
-      endpoints[e] = { requests: r.requests, errors: r.errors, counts: [...(this.histograms.get(e)?.counts ?? [])] };
+      endpoints[e] = {
+        requests: r.requests,
+        errors: r.errors,
+        counts: [...(this.histograms.get(e)?.counts ?? [])],
+      };
     }
     return { endpoints, events: Object.fromEntries(this.events), hosts, enrolled };
   }
@@ -119,10 +135,17 @@ export function summarize(snapshots: readonly StatsSnapshot[], elapsedSeconds: n
       errors += s.endpoints[e].errors;
       h.merge(s.endpoints[e]);
     }
-    endpoints[e] = { requests, errors, p50: round(h.quantile(0.5)), p95: round(h.quantile(0.95)), p99: round(h.quantile(0.99)) };
+    endpoints[e] = {
+      requests,
+      errors,
+      p50: round(h.quantile(0.5)),
+      p95: round(h.quantile(0.95)),
+      p99: round(h.quantile(0.99)),
+    };
   }
   const events: Record<string, number> = {};
-  for (const s of snapshots) for (const [k, v] of Object.entries(s.events)) events[k] = (events[k] ?? 0) + v;
+  for (const s of snapshots)
+    for (const [k, v] of Object.entries(s.events)) events[k] = (events[k] ?? 0) + v;
   const mem = process.memoryUsage();
   return {
     hosts: snapshots.reduce((a, s) => a + s.hosts, 0),
@@ -149,7 +172,9 @@ export function formatStats(s: FleetStats): string {
       `${e.padEnd(18)} ${String(x.requests).padStart(9)} ${String(x.errors).padStart(7)} ${x.p50.toFixed(2).padStart(9)} ${x.p95.toFixed(2).padStart(8)} ${x.p99.toFixed(2).padStart(8)}`,
     );
   }
-  const ev = Object.entries(s.events).map(([k, v]) => `${k}=${v}`).join(' ');
+  const ev = Object.entries(s.events)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
   if (ev !== '') lines.push(ev);
   return lines.join('\n');
 }

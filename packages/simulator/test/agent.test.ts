@@ -32,7 +32,14 @@ async function startServer(): Promise<FakeOsqueryServer> {
 }
 
 function agent(extra: Partial<Parameters<typeof createSimulatedAgent>[0]> = {}): OsqueryAgent {
-  const a = createSimulatedAgent({ profile: 'ubuntu-22.04', index: 5, server: server.url, ca: tls.caPem, enrollSecret: 'sekret', ...extra });
+  const a = createSimulatedAgent({
+    profile: 'ubuntu-22.04',
+    index: 5,
+    server: server.url,
+    ca: tls.caPem,
+    enrollSecret: 'sekret',
+    ...extra,
+  });
   agents.push(a);
   return a;
 }
@@ -52,8 +59,16 @@ describe('OsqueryAgent against an HTTPS osquery server', () => {
     srv.handlers.set(READ, () =>
       reads++ === 0
         ? {
-            queries: { os: 'SELECT name, platform FROM os_version', bad: 'SELECT * FROM nope', skipped: 'SELECT 1', kept: 'SELECT 2 AS two' },
-            discovery: { skipped: "SELECT 1 FROM processes WHERE name = 'no-such-daemon'", kept: "SELECT 1 FROM processes WHERE name = 'sshd'" },
+            queries: {
+              os: 'SELECT name, platform FROM os_version',
+              bad: 'SELECT * FROM nope',
+              skipped: 'SELECT 1',
+              kept: 'SELECT 2 AS two',
+            },
+            discovery: {
+              skipped: "SELECT 1 FROM processes WHERE name = 'no-such-daemon'",
+              kept: "SELECT 1 FROM processes WHERE name = 'sshd'",
+            },
           }
         : { queries: {} },
     );
@@ -82,7 +97,9 @@ describe('OsqueryAgent against an HTTPS osquery server', () => {
     const srv = await startServer();
     let keys = 0;
     srv.handlers.set(ENROLL, () => ({ node_key: `key-${++keys}` }));
-    srv.handlers.set(READ, (r) => (r.body['node_key'] === 'key-1' ? { node_invalid: true } : { queries: {} }));
+    srv.handlers.set(READ, (r) =>
+      r.body['node_key'] === 'key-1' ? { node_invalid: true } : { queries: {} },
+    );
     const stats = new StatsCollector();
     const a = agent({ observer: stats });
     await a.start();
@@ -98,24 +115,44 @@ describe('OsqueryAgent against an HTTPS osquery server', () => {
       options: { distributed_interval: 60, logger_tls_period: 1, pack_delimiter: ':' },
       decorators: { load: ['SELECT uuid AS host_uuid FROM system_info'] },
       schedule: { clock: { query: 'SELECT unix_time FROM time', interval: 1, removed: false } },
-      packs: { inv: { queries: { os: { query: 'SELECT name FROM os_version', interval: 1, snapshot: true } } } },
+      packs: {
+        inv: {
+          queries: { os: { query: 'SELECT name FROM os_version', interval: 1, snapshot: true } },
+        },
+      },
     }));
     const a = agent({ gzip: true });
     await a.start();
     const lines = (): Record<string, unknown>[] =>
-      srv.to(LOG).filter((r) => r.body['log_type'] === 'result').flatMap((r) => r.body['data'] as Record<string, unknown>[]);
-    await until(() => lines().filter((l) => l['name'] === 'clock').length >= 3 && lines().some((l) => l['name'] === 'pack:inv:os'));
+      srv
+        .to(LOG)
+        .filter((r) => r.body['log_type'] === 'result')
+        .flatMap((r) => r.body['data'] as Record<string, unknown>[]);
+    await until(
+      () =>
+        lines().filter((l) => l['name'] === 'clock').length >= 3 &&
+        lines().some((l) => l['name'] === 'pack:inv:os'),
+    );
     const logs = srv.to(LOG);
     expect(logs.every((r) => r.headers['content-encoding'] === 'gzip')).toBe(true);
     const clock = lines().filter((l) => l['name'] === 'clock');
-    expect(clock[0]).toMatchObject({ counter: 0, action: 'added', epoch: 0, numerics: false, decorations: { host_uuid: a.host.uuid } });
+    expect(clock[0]).toMatchObject({
+      counter: 0,
+      action: 'added',
+      epoch: 0,
+      numerics: false,
+      decorations: { host_uuid: a.host.uuid },
+    });
     expect(clock.map((l) => l['counter'])).toEqual(clock.map((_, i) => i));
     // removed: false → time's old row is never reported as removed
     expect(clock.every((l) => l['action'] === 'added')).toBe(true);
     const snap = lines().find((l) => l['name'] === 'pack:inv:os');
     expect(snap).toMatchObject({ action: 'snapshot', snapshot: [{ name: 'Ubuntu' }], counter: 0 });
     const status = srv.to(LOG).find((r) => r.body['log_type'] === 'status');
-    expect((status?.body['data'] as Record<string, unknown>[])[0]).toMatchObject({ severity: 0, message: 'osquery initialized [version=5.23.1]' });
+    expect((status?.body['data'] as Record<string, unknown>[])[0]).toMatchObject({
+      severity: 0,
+      message: 'osquery initialized [version=5.23.1]',
+    });
     const schedule = a.host.runtime.schedule.get('clock');
     expect(schedule?.executions).toBeGreaterThanOrEqual(3);
   });

@@ -15,7 +15,10 @@ describe('fleet', () => {
   });
 
   it('parses --profiles and rejects unknown names', () => {
-    expect(parseProfileMix('ubuntu-22.04=50, rhel-9=20')).toEqual({ 'ubuntu-22.04': 50, 'rhel-9': 20 });
+    expect(parseProfileMix('ubuntu-22.04=50, rhel-9=20')).toEqual({
+      'ubuntu-22.04': 50,
+      'rhel-9': 20,
+    });
     expect(() => parseProfileMix('solaris-11=3')).toThrow(/unknown profile/);
   });
 
@@ -53,7 +56,18 @@ describe('fleet', () => {
       expect(stats.endpoints.distributed_read.requests).toBeGreaterThanOrEqual(24);
       expect(stats.endpoints.distributed_read.p99).toBeGreaterThan(0);
       expect(reports.length).toBeGreaterThanOrEqual(2);
-      expect(new Set(server.to('/api/v1/osquery/enroll').map((r) => (r.body['host_details'] as Record<string, Record<string, string>>)['system_info']?.['uuid'])).size).toBe(12);
+      expect(
+        new Set(
+          server
+            .to('/api/v1/osquery/enroll')
+            .map(
+              (r) =>
+                (r.body['host_details'] as Record<string, Record<string, string>>)['system_info']?.[
+                  'uuid'
+                ],
+            ),
+        ).size,
+      ).toBe(12);
       // One keep-alive connection per host.
       expect(new Set(server.requests.map((r) => r.remotePort)).size).toBe(12);
     } finally {

@@ -29,31 +29,53 @@ describe('profiles', () => {
       const a = new SimHost(getProfile(name), 1);
       const b = new SimHost(getProfile(name), 2);
       const sa = query(a, 'SELECT hostname, uuid, hardware_serial FROM system_info');
-      expect(sa).toEqual(query(new SimHost(getProfile(name), 1), 'SELECT hostname, uuid, hardware_serial FROM system_info'));
+      expect(sa).toEqual(
+        query(
+          new SimHost(getProfile(name), 1),
+          'SELECT hostname, uuid, hardware_serial FROM system_info',
+        ),
+      );
       expect(sa[0]?.['uuid']).not.toBe(query(b, 'SELECT uuid FROM system_info')[0]?.['uuid']);
-      expect(sa[0]?.['uuid']).toMatch(/^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$/);
-      expect(query(a, 'SELECT platform FROM os_version')[0]?.['platform']).toBe(getProfile(name).osPlatform);
+      expect(sa[0]?.['uuid']).toMatch(
+        /^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$/,
+      );
+      expect(query(a, 'SELECT platform FROM os_version')[0]?.['platform']).toBe(
+        getProfile(name).osPlatform,
+      );
     }
   });
 
   it('ship the real package inventories, with a few versions drifting per host', () => {
     const inv = loadInventory('ubuntu_2204');
     const hosts = [0, 1, 2, 3].map((i) => new SimHost(getProfile('ubuntu-22.04'), i));
-    const lists = hosts.map((h) => query(h, 'SELECT name, version, arch, source FROM deb_packages'));
+    const lists = hosts.map((h) =>
+      query(h, 'SELECT name, version, arch, source FROM deb_packages'),
+    );
     for (const l of lists) expect(l).toHaveLength(inv.packages.length);
     const same = lists[0]?.filter((p, i) => p['version'] === inv.packages[i]?.version).length ?? 0;
     expect(same / inv.packages.length).toBeGreaterThan(0.85);
     expect(same).toBeLessThan(inv.packages.length);
     expect(lists[0]).not.toEqual(lists[1]);
     expect(lists[0]?.find((p) => p['name'] === 'bsdutils')?.['source']).toMatch(/^util-linux/);
-    const rpm = query(new SimHost(getProfile('rhel-9'), 5), "SELECT name, version, release, epoch, arch FROM rpm_packages WHERE name = 'NetworkManager'");
-    expect(rpm).toEqual([{ name: 'NetworkManager', version: '1.36.0', release: expect.stringMatching(/^\d+\.el9_0$/) as unknown as string, epoch: '1', arch: 'x86_64' }]);
+    const rpm = query(
+      new SimHost(getProfile('rhel-9'), 5),
+      "SELECT name, version, release, epoch, arch FROM rpm_packages WHERE name = 'NetworkManager'",
+    );
+    expect(rpm).toEqual([
+      {
+        name: 'NetworkManager',
+        version: '1.36.0',
+        release: expect.stringMatching(/^\d+\.el9_0$/) as unknown as string,
+        epoch: '1',
+        arch: 'x86_64',
+      },
+    ]);
     expect(bumpLastNumber('3.0.4-2ubuntu2.2', -1)).toBe('3.0.4-2ubuntu2.1');
     expect(bumpFirstNumber('4.el9_0', 1)).toBe('5.el9_0');
     expect(bumpFirstNumber('0.el9', -1)).toBe('0.el9');
   });
 
-  it('answer Fleet\'s primary-IP detail query on Linux and macOS', () => {
+  it("answer Fleet's primary-IP detail query on Linux and macOS", () => {
     for (const name of ['ubuntu-24.04', 'amazon-linux-2023', 'macos-14']) {
       const rows = query(new SimHost(getProfile(name), 300), PRIMARY_IP);
       expect(rows).toHaveLength(1);
@@ -65,18 +87,24 @@ describe('profiles', () => {
   it('report LUKS root filesystems through disk_encryption joined to mounts', () => {
     const hosts = Array.from({ length: 40 }, (_, i) => new SimHost(getProfile('rhel-9'), i));
     const encrypted = hosts.filter(
-      (h) => query(h, "SELECT de.encrypted FROM disk_encryption de JOIN mounts m ON m.device_alias = de.name WHERE m.path = '/'")[0]?.['encrypted'] === '1',
+      (h) =>
+        query(
+          h,
+          "SELECT de.encrypted FROM disk_encryption de JOIN mounts m ON m.device_alias = de.name WHERE m.path = '/'",
+        )[0]?.['encrypted'] === '1',
     ).length;
     expect(encrypted).toBeGreaterThan(2);
     expect(encrypted).toBeLessThan(38);
   });
 
   it('keep uptime and time moving with the host clock', () => {
-    let now = Date.UTC(2026, 0, 1) ;
+    let now = Date.UTC(2026, 0, 1);
     const host = new SimHost(getProfile('debian-12'), 9, 1, { clock: () => now });
     const before = Number(query(host, 'SELECT total_seconds FROM uptime')[0]?.['total_seconds']);
     now += 90_000;
-    expect(Number(query(host, 'SELECT total_seconds FROM uptime')[0]?.['total_seconds'])).toBe(before + 90);
+    expect(Number(query(host, 'SELECT total_seconds FROM uptime')[0]?.['total_seconds'])).toBe(
+      before + 90,
+    );
     expect(query(host, 'SELECT unix_time FROM time')[0]?.['unix_time']).toBe(String(now / 1000));
   });
 
@@ -84,10 +112,17 @@ describe('profiles', () => {
     const shapes = new Set<string>();
     for (let i = 0; i < 12; i++) {
       const h = new SimHost(getProfile('ubuntu-22.04'), i);
-      const ports = query(h, 'SELECT port FROM listening_ports ORDER BY port').map((r) => r['port']).join(',');
-      const users = query(h, 'SELECT count(*) AS n FROM users WHERE uid >= 1000 AND uid < 65534')[0]?.['n'];
+      const ports = query(h, 'SELECT port FROM listening_ports ORDER BY port')
+        .map((r) => r['port'])
+        .join(',');
+      const users = query(
+        h,
+        'SELECT count(*) AS n FROM users WHERE uid >= 1000 AND uid < 65534',
+      )[0]?.['n'];
       shapes.add(`${ports}|${users}`);
-      expect(query(h, "SELECT count(*) AS n FROM processes WHERE name = 'sshd'")[0]?.['n']).not.toBe('0');
+      expect(
+        query(h, "SELECT count(*) AS n FROM processes WHERE name = 'sshd'")[0]?.['n'],
+      ).not.toBe('0');
     }
     expect(shapes.size).toBeGreaterThan(3);
   });
@@ -104,7 +139,9 @@ describe('event tables', () => {
     expect(events.every((e) => !e.suspicious)).toBe(true);
     const rows = query(host, 'SELECT pid, path, cmdline, time FROM process_events');
     expect(rows.length).toBe(events.filter((e) => e.kind === 'process').length);
-    expect(query(host, 'SELECT count(*) AS n FROM bpf_process_events')[0]?.['n']).toBe(String(rows.length));
+    expect(query(host, 'SELECT count(*) AS n FROM bpf_process_events')[0]?.['n']).toBe(
+      String(rows.length),
+    );
   });
 
   it('only return events newer than the last run of a scheduled query', () => {
@@ -116,18 +153,38 @@ describe('event tables', () => {
   });
 
   it('inject activity matching the shipped Sigma rules at suspiciousRate', () => {
-    const host = new SimHost(getProfile('ubuntu-22.04'), 2, 1, { clock: () => now * 1000, suspiciousRate: 1 });
+    const host = new SimHost(getProfile('ubuntu-22.04'), 2, 1, {
+      clock: () => now * 1000,
+      suspiciousRate: 1,
+    });
     const events = [...eventsBetween(host, now - 6 * 3600, now)];
     const procs = events.filter((e) => e.kind === 'process');
     // Sigma 818f7b24 (webshell): a shell/recon tool whose parent image is a web server.
     const byPid = new Map(procs.map((p) => [p.pid, p]));
-    const webshell = procs.some((p) => /\/(whoami|uname|hostname)$/.test(p.path) && byPid.get(byPid.get(p.parent)?.parent ?? -1)?.path.endsWith('/nginx'));
+    const webshell = procs.some(
+      (p) =>
+        /\/(whoami|uname|hostname)$/.test(p.path) &&
+        byPid.get(byPid.get(p.parent)?.parent ?? -1)?.path.endsWith('/nginx'),
+    );
     // Sigma 312b42b1: image under /tmp/.  Sigma 7f734ed0: nc with -e and a shell.
     const fromTmp = procs.some((p) => p.path.startsWith('/tmp/'));
-    const netcat = procs.some((p) => p.path.endsWith('/nc') && p.cmdline.includes(' -e ') && p.cmdline.includes('/bin/bash'));
+    const netcat = procs.some(
+      (p) =>
+        p.path.endsWith('/nc') && p.cmdline.includes(' -e ') && p.cmdline.includes('/bin/bash'),
+    );
     // Sigma dbfc7c98: outbound connection to a callback port on a public address.
-    const callback = events.some((e) => e.kind === 'socket' && [4444, 2222, 6789, 51820].includes(e.remotePort) && !e.remoteAddress.startsWith('10.'));
-    expect({ webshell, fromTmp, netcat, callback }).toEqual({ webshell: true, fromTmp: true, netcat: true, callback: true });
+    const callback = events.some(
+      (e) =>
+        e.kind === 'socket' &&
+        [4444, 2222, 6789, 51820].includes(e.remotePort) &&
+        !e.remoteAddress.startsWith('10.'),
+    );
+    expect({ webshell, fromTmp, netcat, callback }).toEqual({
+      webshell: true,
+      fromTmp: true,
+      netcat: true,
+      callback: true,
+    });
     expect(new Set(SCENARIOS.map((s) => s.ruleId)).size).toBe(SCENARIOS.length);
     const rows = query(host, "SELECT path FROM process_events WHERE path LIKE '/tmp/%'");
     expect(rows.length).toBeGreaterThan(0);

@@ -26,40 +26,78 @@ describe('SqlEngine', () => {
   });
 
   it('answers unknown tables and syntax errors with SQLite messages and status 1', () => {
-    expect(linux.run(users, 'SELECT * FROM foo')).toEqual({ status: 1, message: 'no such table: foo', columns: [], rows: [] });
-    expect(linux.run(users, 'SELECT * FROM apps')).toMatchObject({ status: 1, message: 'no such table: apps' });
-    expect(linux.run(users, 'SELEC * FROM users')).toMatchObject({ status: 1, message: 'near "SELEC": syntax error' });
-    expect(linux.run(users, 'SELECT nope FROM users')).toMatchObject({ status: 1, message: 'no such column: nope' });
+    expect(linux.run(users, 'SELECT * FROM foo')).toEqual({
+      status: 1,
+      message: 'no such table: foo',
+      columns: [],
+      rows: [],
+    });
+    expect(linux.run(users, 'SELECT * FROM apps')).toMatchObject({
+      status: 1,
+      message: 'no such table: apps',
+    });
+    expect(linux.run(users, 'SELEC * FROM users')).toMatchObject({
+      status: 1,
+      message: 'near "SELEC": syntax error',
+    });
+    expect(linux.run(users, 'SELECT nope FROM users')).toMatchObject({
+      status: 1,
+      message: 'no such column: nope',
+    });
   });
 
   it('returns every value as a string and NULL as the empty string', () => {
-    const r = linux.run(users, 'SELECT uid, gid, description, NULL AS n, 1.5 AS d, 2 AS i FROM users WHERE uid = 0');
+    const r = linux.run(
+      users,
+      'SELECT uid, gid, description, NULL AS n, 1.5 AS d, 2 AS i FROM users WHERE uid = 0',
+    );
     expect(r.rows).toEqual([{ uid: '0', gid: '0', description: '', n: '', d: '1.5', i: '2' }]);
     expect(r.columns).toEqual(['uid', 'gid', 'description', 'n', 'd', 'i']);
   });
 
   it('gives integer columns integer affinity, so text literals compare as in osquery', () => {
-    expect(linux.run(users, "SELECT username FROM users WHERE uid = '1000'").rows).toEqual([{ username: 'alice' }]);
-    expect(linux.run(users, 'SELECT username FROM users WHERE uid > 10').rows).toEqual([{ username: 'alice' }]);
+    expect(linux.run(users, "SELECT username FROM users WHERE uid = '1000'").rows).toEqual([
+      { username: 'alice' },
+    ]);
+    expect(linux.run(users, 'SELECT username FROM users WHERE uid > 10').rows).toEqual([
+      { username: 'alice' },
+    ]);
   });
 
   it('hides hidden columns from SELECT * but lets them be named', () => {
     const star = linux.run(users, 'SELECT * FROM users WHERE uid = 0');
     expect(star.columns).not.toContain('type');
     expect(star.columns).toContain('username');
-    expect(linux.run(users, 'SELECT type FROM users WHERE uid = 0').rows).toEqual([{ type: 'local' }]);
+    expect(linux.run(users, 'SELECT type FROM users WHERE uid = 0').rows).toEqual([
+      { type: 'local' },
+    ]);
   });
 
-  it('accepts double-quoted strings where no column matches, like osquery\'s SQLite', () => {
-    const flags: TableSource = { rows: (t) => (t === 'osquery_flags' ? [{ name: 'distributed_interval', value: '10' }, { name: 'x', value: '1' }] : []) };
-    const r = linux.run(flags, 'select name, value from osquery_flags where name in ("distributed_interval", "config_tls_refresh")');
+  it("accepts double-quoted strings where no column matches, like osquery's SQLite", () => {
+    const flags: TableSource = {
+      rows: (t) =>
+        t === 'osquery_flags'
+          ? [
+              { name: 'distributed_interval', value: '10' },
+              { name: 'x', value: '1' },
+            ]
+          : [],
+    };
+    const r = linux.run(
+      flags,
+      'select name, value from osquery_flags where name in ("distributed_interval", "config_tls_refresh")',
+    );
     expect(r).toMatchObject({ status: 0, rows: [{ name: 'distributed_interval', value: '10' }] });
     // A double-quoted identifier that is a column stays a column.
-    expect(linux.run(flags, 'select "name" from osquery_flags where "value" = \'1\'').rows).toEqual([{ name: 'x' }]);
-    expect(requoteDoubleQuoted(`select 'a "b"' , "b" -- "b"`, 'b')).toBe(`select 'a "b"' , 'b' -- "b"`);
+    expect(linux.run(flags, 'select "name" from osquery_flags where "value" = \'1\'').rows).toEqual(
+      [{ name: 'x' }],
+    );
+    expect(requoteDoubleQuoted(`select 'a "b"' , "b" -- "b"`, 'b')).toBe(
+      `select 'a "b"' , 'b' -- "b"`,
+    );
   });
 
-  it('implements osquery\'s extra SQL functions with the documented results', () => {
+  it("implements osquery's extra SQL functions with the documented results", () => {
     const row = linux.run(
       users,
       `SELECT concat('hello', NULL, ' ', 'world') c, concat_ws(' ', 'hello', NULL, 'world') cw,
@@ -75,15 +113,42 @@ describe('SqlEngine', () => {
     );
     expect(row.status).toBe(0);
     expect(row.rows[0]).toEqual({
-      c: 'hello world', cw: 'hello world', s: '00', s5: '', rs: 'b', m0: 'hello world', m1: 'hello',
-      ip: '16777477', ip6: '', h: 'face83ee3014bdc8f98203cc94e2e89222452e90', m: 'd41d8cd98f00b204e9800998ecf8427e',
-      b: 'Q1BVMA==', fb: 'CPU0', bad: '', cb: 'CPU0', cb2: 'Q1BVMMK3', v0: '0', v1: '-1', v2: '1', v3: '-1', cidr: '1', cidr6: '1',
-      ci: '1:LQU9qZlK+B5F3KDmev6m5PMibrg=', ci6: '1:jmJ2ORP31di4mtsQPIKzyoEb3yo=',
+      c: 'hello world',
+      cw: 'hello world',
+      s: '00',
+      s5: '',
+      rs: 'b',
+      m0: 'hello world',
+      m1: 'hello',
+      ip: '16777477',
+      ip6: '',
+      h: 'face83ee3014bdc8f98203cc94e2e89222452e90',
+      m: 'd41d8cd98f00b204e9800998ecf8427e',
+      b: 'Q1BVMA==',
+      fb: 'CPU0',
+      bad: '',
+      cb: 'CPU0',
+      cb2: 'Q1BVMMK3',
+      v0: '0',
+      v1: '-1',
+      v2: '1',
+      v3: '-1',
+      cidr: '1',
+      cidr6: '1',
+      ci: '1:LQU9qZlK+B5F3KDmev6m5PMibrg=',
+      ci6: '1:jmJ2ORP31di4mtsQPIKzyoEb3yo=',
     });
   });
 
-  it('formats doubles as osquery\'s CastVisitor does', () => {
-    expect([0, 0.5, 100, 1 / 3, 1e22, 1e-5].map(formatDouble)).toEqual(['0.0', '0.5', '100.0', '0.333333333333333', '1e+22.0', '1e-05.0']);
+  it("formats doubles as osquery's CastVisitor does", () => {
+    expect([0, 0.5, 100, 1 / 3, 1e22, 1e-5].map(formatDouble)).toEqual([
+      '0.0',
+      '0.5',
+      '100.0',
+      '0.333333333333333',
+      '1e+22.0',
+      '1e-05.0',
+    ]);
   });
 
   it('runs SELECT * on every table of every profile without error', () => {
@@ -92,7 +157,9 @@ describe('SqlEngine', () => {
       const profile = getProfile(name);
       const engine = engines[profile.platform];
       const host = new SimHost(profile, 3);
-      const failures = [...engine.tables.keys()].filter((t) => engine.run(host, `SELECT * FROM "${t}"`).status !== 0);
+      const failures = [...engine.tables.keys()].filter(
+        (t) => engine.run(host, `SELECT * FROM "${t}"`).status !== 0,
+      );
       expect(failures, name).toEqual([]);
     }
     engines.darwin.close();

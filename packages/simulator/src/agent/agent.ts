@@ -31,7 +31,10 @@ export const ENDPOINT_PATHS: Readonly<Record<Endpoint, string>> = {
 /** Receives one call per request and per notable agent event, for fleet statistics. */
 export interface AgentObserver {
   request(endpoint: Endpoint, milliseconds: number, ok: boolean): void;
-  event(name: 'enrolled' | 'reenroll' | 'distributed_query' | 'scheduled_query' | 'log_lines', count?: number): void;
+  event(
+    name: 'enrolled' | 'reenroll' | 'distributed_query' | 'scheduled_query' | 'log_lines',
+    count?: number,
+  ): void;
 }
 
 export interface AgentOptions {
@@ -133,10 +136,13 @@ export class OsqueryAgent {
 
   private later(ms: number, fn: () => Promise<void> | void): void {
     if (!this.running) return;
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      if (this.running) void Promise.resolve(fn()).catch(() => undefined);
-    }, Math.max(0, ms));
+    const t = setTimeout(
+      () => {
+        this.timers.delete(t);
+        if (this.running) void Promise.resolve(fn()).catch(() => undefined);
+      },
+      Math.max(0, ms),
+    );
     this.timers.add(t);
   }
 
@@ -144,12 +150,16 @@ export class OsqueryAgent {
   async start(): Promise<void> {
     this.running = true;
     this.status(0, 'init.cpp', 676, `osquery initialized [version=${OSQUERY_VERSION}]`);
-    if (this.options.startDelayMs !== undefined && this.options.startDelayMs > 0) await sleep(this.options.startDelayMs);
+    if (this.options.startDelayMs !== undefined && this.options.startDelayMs > 0)
+      await sleep(this.options.startDelayMs);
     if (!this.running) return;
     await this.ensureEnrolled();
     if (!this.running) return;
     await this.refreshConfig();
-    this.later(this.seconds('config_refresh', 0) > 0 ? this.seconds('config_refresh', 60) * 1000 : 60_000, () => this.configLoop());
+    this.later(
+      this.seconds('config_refresh', 0) > 0 ? this.seconds('config_refresh', 60) * 1000 : 60_000,
+      () => this.configLoop(),
+    );
     this.later(0, () => this.distributedLoop());
     this.later(this.seconds('logger_tls_period', 4) * 1000, () => this.loggerLoop());
     this.scheduleNext();
@@ -169,12 +179,24 @@ export class OsqueryAgent {
 
   // ---------------------------------------------------------------- requests
 
-  private async call(endpoint: Endpoint, body: string, gzip = false): Promise<Record<string, unknown>> {
+  private async call(
+    endpoint: Endpoint,
+    body: string,
+    gzip = false,
+  ): Promise<Record<string, unknown>> {
     const started = performance.now();
     let ok = false;
     try {
-      const res = await this.transport.post(ENDPOINT_PATHS[endpoint], body, endpoint === 'enroll' ? undefined : this.nodeKey, gzip);
-      const json = (typeof res.body === 'object' && res.body !== null ? res.body : {}) as Record<string, unknown>;
+      const res = await this.transport.post(
+        ENDPOINT_PATHS[endpoint],
+        body,
+        endpoint === 'enroll' ? undefined : this.nodeKey,
+        gzip,
+      );
+      const json = (typeof res.body === 'object' && res.body !== null ? res.body : {}) as Record<
+        string,
+        unknown
+      >;
       if (json['node_invalid'] === true) throw new NodeInvalid(`${endpoint}: node_invalid`);
       if (res.status < 200 || res.status >= 300) throw new Error(`${endpoint}: HTTP ${res.status}`);
       ok = true;
@@ -185,7 +207,11 @@ export class OsqueryAgent {
   }
 
   /** Calls `endpoint`, re-enrolling once when the server says the node key is invalid. */
-  private async authed(endpoint: Endpoint, body: () => string, gzip = false): Promise<Record<string, unknown>> {
+  private async authed(
+    endpoint: Endpoint,
+    body: () => string,
+    gzip = false,
+  ): Promise<Record<string, unknown>> {
     try {
       return await this.call(endpoint, body(), gzip);
     } catch (err) {
@@ -255,7 +281,9 @@ export class OsqueryAgent {
   private async refreshConfig(): Promise<void> {
     for (let attempt = 0; this.running; attempt++) {
       try {
-        const res = await this.withAttempts(3, () => this.authed('config', () => nodeKeyBody(this.nodeKey ?? '')));
+        const res = await this.withAttempts(3, () =>
+          this.authed('config', () => nodeKeyBody(this.nodeKey ?? '')),
+        );
         this.applyConfig(internConfig(String(res['__raw'])));
         return;
       } catch {
@@ -276,7 +304,12 @@ export class OsqueryAgent {
     if (this.config === config) return;
     this.config = config;
     const flags = { ...this.cliFlags, ...config.options };
-    const wanted = hostSchedule(config, this.host.uuid, this.host.profile.platform, this.host.profile.osPlatform);
+    const wanted = hostSchedule(
+      config,
+      this.host.uuid,
+      this.host.profile.platform,
+      this.host.profile.osPlatform,
+    );
     const next = new Map<string, QueryState>();
     const now = this.host.now();
     const splay = Number(flags['schedule_splay_percent'] ?? 10) / 100;
@@ -291,7 +324,19 @@ export class OsqueryAgent {
         firstRun: old?.firstRun ?? true,
         nextRun: old?.nextRun ?? now + Math.floor(rand() * interval) + 1,
         lastRun: old?.lastRun,
-        stats: { ...(old?.stats ?? { executions: 0, lastExecuted: 0, outputSize: 0, wallTimeMs: 0, lastWallTimeMs: 0, denylisted: false }), name: q.name, query: q.query, interval },
+        stats: {
+          ...(old?.stats ?? {
+            executions: 0,
+            lastExecuted: 0,
+            outputSize: 0,
+            wallTimeMs: 0,
+            lastWallTimeMs: 0,
+            denylisted: false,
+          }),
+          name: q.name,
+          query: q.query,
+          interval,
+        },
       });
     }
     this.states = next;
@@ -332,21 +377,35 @@ export class OsqueryAgent {
   async distributedOnce(): Promise<number> {
     await this.ensureEnrolled();
     const attempts = this.seconds('distributed_tls_max_attempts', 3);
-    const work = await this.withAttempts(attempts, () => this.authed('distributed_read', () => nodeKeyBody(this.nodeKey ?? '')));
+    const work = await this.withAttempts(attempts, () =>
+      this.authed('distributed_read', () => nodeKeyBody(this.nodeKey ?? '')),
+    );
     const accelerate = work['accelerate'];
-    if (typeof accelerate === 'number' && Number.isInteger(accelerate)) this.accelerateUntil = this.host.now() + accelerate;
-    const queries = (typeof work['queries'] === 'object' && work['queries'] !== null ? work['queries'] : {}) as Record<string, unknown>;
-    const discovery = (typeof work['discovery'] === 'object' && work['discovery'] !== null ? work['discovery'] : {}) as Record<string, unknown>;
+    if (typeof accelerate === 'number' && Number.isInteger(accelerate))
+      this.accelerateUntil = this.host.now() + accelerate;
+    const queries = (
+      typeof work['queries'] === 'object' && work['queries'] !== null ? work['queries'] : {}
+    ) as Record<string, unknown>;
+    const discovery = (
+      typeof work['discovery'] === 'object' && work['discovery'] !== null ? work['discovery'] : {}
+    ) as Record<string, unknown>;
     const results: DistributedResult[] = [];
     for (const [name, sql] of Object.entries(queries)) {
       if (typeof sql !== 'string' || sql === '') continue;
       const gate = discovery[name];
-      if (typeof gate === 'string' && gate !== '' && this.engine.run(this.host, gate).rows.length === 0) continue;
+      if (
+        typeof gate === 'string' &&
+        gate !== '' &&
+        this.engine.run(this.host, gate).rows.length === 0
+      )
+        continue;
       results.push(this.runDistributed(name, sql));
     }
     if (results.length === 0) return 0;
     this.observer?.event('distributed_query', results.length);
-    await this.withAttempts(attempts, () => this.authed('distributed_write', () => distributedWriteBody(this.nodeKey ?? '', results)));
+    await this.withAttempts(attempts, () =>
+      this.authed('distributed_write', () => distributedWriteBody(this.nodeKey ?? '', results)),
+    );
     return results.length;
   }
 
@@ -355,7 +414,13 @@ export class OsqueryAgent {
     const started = performance.now();
     const r = this.engine.run(this.host, sql);
     const used = process.cpuUsage(cpu);
-    if (r.status !== 0) this.status(2, 'distributed.cpp', 182, `Error executing distributed query: ${name}: ${r.message}`);
+    if (r.status !== 0)
+      this.status(
+        2,
+        'distributed.cpp',
+        182,
+        `Error executing distributed query: ${name}: ${r.message}`,
+      );
     return {
       name,
       columns: r.columns,
@@ -426,7 +491,12 @@ export class OsqueryAgent {
       lastWallTimeMs: wall,
     });
     if (r.status !== 0) {
-      this.status(2, 'scheduler.cpp', 128, `Error executing scheduled query ${q.name}: ${r.message}`);
+      this.status(
+        2,
+        'scheduler.cpp',
+        128,
+        `Error executing scheduled query ${q.name}: ${r.message}`,
+      );
       return;
     }
     this.runDecorators(this.config?.decorators.always ?? []);
@@ -461,7 +531,8 @@ export class OsqueryAgent {
       if (changed) {
         ctx.counter = state.counter;
         for (const row of added) this.pushResult(eventLogLine(ctx, row, 'added'));
-        if (q.removed) for (const row of removed) this.pushResult(eventLogLine(ctx, row, 'removed'));
+        if (q.removed)
+          for (const row of removed) this.pushResult(eventLogLine(ctx, row, 'removed'));
       }
     }
     let bytes = 0;
@@ -502,7 +573,10 @@ export class OsqueryAgent {
       this.later(period * 1000, () => this.loggerLoop());
     } catch {
       // osquery backs off by doubling the period up to --logger_tls_backoff_max.
-      this.logBackoff = Math.min(this.seconds('logger_tls_backoff_max', 3600), Math.max(period, this.logBackoff * 2 || period * 2));
+      this.logBackoff = Math.min(
+        this.seconds('logger_tls_backoff_max', 3600),
+        Math.max(period, this.logBackoff * 2 || period * 2),
+      );
       this.later(this.logBackoff * 1000, () => this.loggerLoop());
     }
   }

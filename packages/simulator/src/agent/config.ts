@@ -32,7 +32,8 @@ export interface ParsedConfig {
 
 type Json = Record<string, unknown>;
 
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Json =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function str(v: unknown): string {
   if (typeof v === 'string') return v;
@@ -56,7 +57,14 @@ function stringList(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }
 
-function scheduled(name: string, q: Json, defaultInterval: number, discovery: readonly string[], packPlatform?: string, packShard?: number): ScheduledQuery | undefined {
+function scheduled(
+  name: string,
+  q: Json,
+  defaultInterval: number,
+  discovery: readonly string[],
+  packPlatform?: string,
+  packShard?: number,
+): ScheduledQuery | undefined {
   const query = str(q['query']);
   if (query === '') return undefined;
   const platform = str(q['platform']) || packPlatform;
@@ -126,7 +134,11 @@ export function machineShard(hostUuid: string): number {
  * Whether a query's `platform` filter admits this host. osquery accepts a comma list of
  * platform names; `posix` covers Linux and macOS, `any`/`all` everything.
  */
-export function platformMatches(filter: string | undefined, platform: string, osPlatform: string): boolean {
+export function platformMatches(
+  filter: string | undefined,
+  platform: string,
+  osPlatform: string,
+): boolean {
   if (filter === undefined || filter === '') return true;
   const wanted = filter.split(',').map((p) => p.trim().toLowerCase());
   if (wanted.includes('any') || wanted.includes('all')) return true;
@@ -135,10 +147,17 @@ export function platformMatches(filter: string | undefined, platform: string, os
 }
 
 /** The queries of `config` this host runs: platform and shard filters applied. */
-export function hostSchedule(config: ParsedConfig, hostUuid: string, platform: string, osPlatform: string): ScheduledQuery[] {
+export function hostSchedule(
+  config: ParsedConfig,
+  hostUuid: string,
+  platform: string,
+  osPlatform: string,
+): ScheduledQuery[] {
   const shard = machineShard(hostUuid);
   return config.schedule.filter(
-    (q) => platformMatches(q.platform, platform, osPlatform) && (q.shard === undefined || shard <= q.shard),
+    (q) =>
+      platformMatches(q.platform, platform, osPlatform) &&
+      (q.shard === undefined || shard <= q.shard),
   );
 }
 

@@ -13,12 +13,16 @@ export class PreviousResults {
   private data: string | Buffer = '';
 
   private lines(): string[] {
-    const text = typeof this.data === 'string' ? this.data : inflateRawSync(this.data).toString('utf8');
+    const text =
+      typeof this.data === 'string' ? this.data : inflateRawSync(this.data).toString('utf8');
     return text === '' ? [] : text.split('\n');
   }
 
   /** Replaces the stored set with `current` and returns what was added and removed. */
-  update(current: readonly Readonly<Record<string, string>>[]): { added: string[]; removed: string[] } {
+  update(current: readonly Readonly<Record<string, string>>[]): {
+    added: string[];
+    removed: string[];
+  } {
     const now = current.map((r) => JSON.stringify(sortedRow(r)));
     const before = this.lines();
     const beforeSet = new Set(before);

@@ -39,15 +39,26 @@ export function createSimulatedAgent(o: SimulatedAgentOptions): OsqueryAgent {
     ...(o.suspiciousRate === undefined ? {} : { suspiciousRate: o.suspiciousRate }),
     ...(o.clock === undefined ? {} : { clock: o.clock }),
   });
-  const secureContext = o.secureContext ?? createSecureContext(o.ca === undefined ? {} : { ca: o.ca });
+  const secureContext =
+    o.secureContext ?? createSecureContext(o.ca === undefined ? {} : { ca: o.ca });
   const server = new URL(o.server);
-  const transport = new Transport({ server, secureContext, sessionTimeoutSeconds: 3600, timeoutMs: 16_000, version: OSQUERY_VERSION });
+  const transport = new Transport({
+    server,
+    secureContext,
+    sessionTimeoutSeconds: 3600,
+    timeoutMs: 16_000,
+    version: OSQUERY_VERSION,
+  });
   return new OsqueryAgent({
     host,
     engine: (o.engines ?? defaultEngines).get(profile.platform),
     transport,
     enrollSecret: o.enrollSecret,
-    flags: { tls_hostname: server.host, tls_server_certs: '/etc/osquery/ca.pem', enroll_secret_path: '/etc/osquery/enroll_secret' },
+    flags: {
+      tls_hostname: server.host,
+      tls_server_certs: '/etc/osquery/ca.pem',
+      enroll_secret_path: '/etc/osquery/enroll_secret',
+    },
     ...(o.gzip === undefined ? {} : { gzip: o.gzip }),
     ...(o.hostIdentifier === undefined ? {} : { hostIdentifier: o.hostIdentifier }),
     ...(o.observer === undefined ? {} : { observer: o.observer }),

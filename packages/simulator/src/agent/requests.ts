@@ -20,7 +20,12 @@ export interface EnrollRequest {
 }
 
 /** The tables osquery's enroll plugin reads, in std::set (alphabetical) order. */
-export const ENROLL_HOST_DETAILS = ['os_version', 'osquery_info', 'platform_info', 'system_info'] as const;
+export const ENROLL_HOST_DETAILS = [
+  'os_version',
+  'osquery_info',
+  'platform_info',
+  'system_info',
+] as const;
 
 /** POST /api/v1/osquery/enroll */
 export function enrollBody(r: EnrollRequest): string {
@@ -60,7 +65,10 @@ export interface DistributedResult {
 }
 
 /** POST /api/v1/osquery/distributed/write: node_key comes last (TLSRequestHelper appends it). */
-export function distributedWriteBody(nodeKey: string, results: readonly DistributedResult[]): string {
+export function distributedWriteBody(
+  nodeKey: string,
+  results: readonly DistributedResult[],
+): string {
   const queries: Record<string, Record<string, string>[]> = {};
   const statuses: Record<string, number> = {};
   const messages: Record<string, string> = {};
@@ -126,7 +134,10 @@ export function eventLogLine(
 }
 
 /** One snapshot result line (--logger_snapshot_event_type=false, the default). */
-export function snapshotLogLine(c: LogContext, rows: readonly Readonly<Record<string, string>>[]): string {
+export function snapshotLogLine(
+  c: LogContext,
+  rows: readonly Readonly<Record<string, string>>[],
+): string {
   return JSON.stringify({ snapshot: rows.map(sortedRow), action: 'snapshot', ...legacyFields(c) });
 }
 
@@ -160,7 +171,11 @@ export function statusLogLine(s: StatusLine): string {
 }
 
 /** Headers osquery's TLS transport sends; Authorization only once a node key exists. */
-export function requestHeaders(nodeKey: string | undefined, gzip: boolean, version: string): Record<string, string> {
+export function requestHeaders(
+  nodeKey: string | undefined,
+  gzip: boolean,
+  version: string,
+): Record<string, string> {
   const h: Record<string, string> = {
     'Content-Type': 'application/json',
     Accept: 'application/json',

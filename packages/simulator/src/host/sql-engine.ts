@@ -29,7 +29,8 @@ export interface QueryResult {
 /** osquery's CastVisitor: 15 significant digits, and always a '.' so doubles stay doubles. */
 export function formatDouble(d: number): string {
   if (!Number.isFinite(d)) return d > 0 ? 'inf' : d < 0 ? '-inf' : 'nan';
-  const trim = (m: string): string => (m.includes('.') ? m.replace(/0+$/, '').replace(/\.$/, '') : m);
+  const trim = (m: string): string =>
+    m.includes('.') ? m.replace(/0+$/, '').replace(/\.$/, '') : m;
   const exponent = d === 0 ? 0 : Math.floor(Math.log10(Math.abs(d)));
   let s: string;
   if (exponent < -4 || exponent >= 15) {
@@ -51,7 +52,10 @@ function toText(v: unknown): string {
 const INT_TEXT = /^-?\d+$/;
 
 /** better-sqlite3 hands JS numbers to SQLite as doubles; osquery's integer columns are int64. */
-function coerce(type: OsqueryTable['columns'][number]['type'], v: CellValue | undefined): CellValue {
+function coerce(
+  type: OsqueryTable['columns'][number]['type'],
+  v: CellValue | undefined,
+): CellValue {
   if (v === undefined || v === null) return type === 'text' ? '' : null;
   if (type === 'text') return typeof v === 'string' ? v : String(v);
   if (type === 'double') return typeof v === 'string' ? (v === '' ? null : Number(v)) : v;
@@ -185,7 +189,12 @@ export class SqlEngine {
       });
       return { status: 0, message: '', columns, rows };
     } catch (err) {
-      return { status: 1, message: err instanceof Error ? err.message : String(err), columns: [], rows: [] };
+      return {
+        status: 1,
+        message: err instanceof Error ? err.message : String(err),
+        columns: [],
+        rows: [],
+      };
     } finally {
       this.current = undefined;
     }

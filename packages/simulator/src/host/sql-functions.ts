@@ -52,7 +52,7 @@ function inCidrBlock(cidr: string, ip: string): number {
   if (a === null || b === null || a.length !== b.length) return 0;
   const bits = bitsText === undefined ? a.length * 8 : Number(bitsText);
   for (let i = 0; i < bits; i++) {
-    const mask = 0x80 >> i % 8;
+    const mask = 0x80 >> (i % 8);
     if (((a[i >> 3] ?? 0) & mask) !== ((b[i >> 3] ?? 0) & mask)) return 0;
   }
   return 1;
@@ -141,10 +141,18 @@ export function versionCompare(left: string, right: string, flavour?: string): n
 export function registerOsqueryFunctions(db: BetterSqlite3.Database): void {
   const opts = { deterministic: true, varargs: true } as const;
   db.function('concat', opts, (...args: SqlValue[]) =>
-    args.filter((a) => a !== null).map(text).join(''),
+    args
+      .filter((a) => a !== null)
+      .map(text)
+      .join(''),
   );
   db.function('concat_ws', opts, (sep: SqlValue, ...args: SqlValue[]) =>
-    sep === null ? null : args.filter((a) => a !== null).map(text).join(text(sep)),
+    sep === null
+      ? null
+      : args
+          .filter((a) => a !== null)
+          .map(text)
+          .join(text(sep)),
   );
   const splitter =
     (f: (input: string, token: string) => string[]) =>
@@ -155,17 +163,21 @@ export function registerOsqueryFunctions(db: BetterSqlite3.Database): void {
     };
   db.function('split', { deterministic: true }, splitter(tokenSplit));
   db.function('regex_split', { deterministic: true }, splitter(regexSplit));
-  db.function('regex_match', { deterministic: true }, (input: SqlValue, pattern: SqlValue, index: SqlValue) => {
-    if (input === null || pattern === null || index === null) return null;
-    let re: RegExp;
-    try {
-      re = new RegExp(text(pattern));
-    } catch {
-      throw new Error('Invalid regex');
-    }
-    const m = re.exec(text(input));
-    return m?.[Number(index)] ?? null;
-  });
+  db.function(
+    'regex_match',
+    { deterministic: true },
+    (input: SqlValue, pattern: SqlValue, index: SqlValue) => {
+      if (input === null || pattern === null || index === null) return null;
+      let re: RegExp;
+      try {
+        re = new RegExp(text(pattern));
+      } catch {
+        throw new Error('Invalid regex');
+      }
+      const m = re.exec(text(input));
+      return m?.[Number(index)] ?? null;
+    },
+  );
   db.function('inet_aton', { deterministic: true }, (ip: SqlValue) =>
     ip === null ? null : int(ipv4ToInt(text(ip))),
   );
@@ -204,11 +216,20 @@ export function registerOsqueryFunctions(db: BetterSqlite3.Database): void {
       const id =
         src == null || dst == null || sp == null || dp == null || proto == null
           ? ''
-          : communityIdV1(text(src), text(dst), Number(sp), Number(dp), Number(proto), Number(seed ?? 0));
+          : communityIdV1(
+              text(src),
+              text(dst),
+              Number(sp),
+              Number(dp),
+              Number(proto),
+              Number(seed ?? 0),
+            );
       if (id === '' && strict) throw new Error('Community ID saddr cannot be parsed as IP');
       return id;
     };
   db.function('community_id_v1', opts, community(false));
   db.function('community_id_v1_strict', opts, community(true));
-  db.function('cot', { deterministic: true }, (v: SqlValue) => (v === null ? null : 1 / Math.tan(Number(v))));
+  db.function('cot', { deterministic: true }, (v: SqlValue) =>
+    v === null ? null : 1 / Math.tan(Number(v)),
+  );
 }

@@ -11,18 +11,38 @@ const FLAG_DEFAULTS: readonly (readonly [string, string, string, string])[] = [
   ['config_tls_endpoint', 'string', '', 'TLS/HTTPS endpoint for config retrieval'],
   ['config_tls_max_attempts', 'uint64', '3', 'Number of attempts to retry a TLS config request'],
   ['disable_distributed', 'bool', 'true', 'Disable distributed queries'],
-  ['disable_enrollment', 'bool', 'false', 'Disable enrollment functions on related config/logger plugins'],
+  [
+    'disable_enrollment',
+    'bool',
+    'false',
+    'Disable enrollment functions on related config/logger plugins',
+  ],
   ['disable_events', 'bool', 'false', 'Disable osquery publish/subscribe system'],
   ['distributed_interval', 'uint64', '60', 'Seconds between polling for new queries (default 60)'],
   ['distributed_plugin', 'string', 'tls', 'Distributed plugin name'],
   ['distributed_tls_max_attempts', 'uint64', '3', 'Number of times to attempt a request'],
-  ['distributed_tls_read_endpoint', 'string', '', 'TLS/HTTPS endpoint for distributed query retrieval'],
-  ['distributed_tls_write_endpoint', 'string', '', 'TLS/HTTPS endpoint for distributed query results'],
+  [
+    'distributed_tls_read_endpoint',
+    'string',
+    '',
+    'TLS/HTTPS endpoint for distributed query retrieval',
+  ],
+  [
+    'distributed_tls_write_endpoint',
+    'string',
+    '',
+    'TLS/HTTPS endpoint for distributed query results',
+  ],
   ['enable_bpf_events', 'bool', 'false', 'Enables the bpf_process_events publisher'],
   ['enroll_secret_path', 'string', '', 'Path to an optional client enrollment-auth secret'],
   ['enroll_tls_endpoint', 'string', '', 'TLS/HTTPS endpoint for client enrollment'],
   ['events_expiry', 'uint64', '3600', 'Timeout to expire event subscriber results'],
-  ['host_identifier', 'string', 'hostname', 'Field used to identify the host running osquery (hostname, uuid, instance, ephemeral, specified)'],
+  [
+    'host_identifier',
+    'string',
+    'hostname',
+    'Field used to identify the host running osquery (hostname, uuid, instance, ephemeral, specified)',
+  ],
   ['logger_plugin', 'string', 'filesystem', 'Logger plugin name'],
   ['logger_tls_compress', 'bool', 'false', 'GZip compress TLS/HTTPS request body'],
   ['logger_tls_endpoint', 'string', '', 'TLS/HTTPS endpoint for results logging'],
@@ -58,7 +78,11 @@ export function asciiTime(unixSeconds: number): string {
 }
 
 /** Tables every osqueryd has, whatever the OS. */
-export function commonTables(buildPlatform: string, buildDistro: string, platformMask: number): [string, TableGenerator][] {
+export function commonTables(
+  buildPlatform: string,
+  buildDistro: string,
+  platformMask: number,
+): [string, TableGenerator][] {
   return [
     [
       'osquery_info',
@@ -83,7 +107,14 @@ export function commonTables(buildPlatform: string, buildDistro: string, platfor
       'osquery_flags',
       function* (h) {
         for (const [name, type, def, description] of FLAG_DEFAULTS) {
-          yield { name, type, description, default_value: def, value: h.runtime.flags[name] ?? def, shell_only: 0 };
+          yield {
+            name,
+            type,
+            description,
+            default_value: def,
+            value: h.runtime.flags[name] ?? def,
+            shell_only: 0,
+          };
         }
       },
     ],

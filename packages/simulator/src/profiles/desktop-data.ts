@@ -35,24 +35,57 @@ export const BREW_FORMULAE: readonly (readonly [string, string])[] = [
 
 /** Windows programs: [name, version, publisher, install location]. */
 export const WINDOWS_PROGRAMS: readonly (readonly [string, string, string, string])[] = [
-  ['Google Chrome', '124.0.6367.119', 'Google LLC', 'C:\\Program Files\\Google\\Chrome\\Application'],
+  [
+    'Google Chrome',
+    '124.0.6367.119',
+    'Google LLC',
+    'C:\\Program Files\\Google\\Chrome\\Application',
+  ],
   ['Mozilla Firefox (x64 en-US)', '125.0.3', 'Mozilla', 'C:\\Program Files\\Mozilla Firefox'],
-  ['Microsoft Edge', '124.0.2478.80', 'Microsoft Corporation', 'C:\\Program Files (x86)\\Microsoft\\Edge\\Application'],
-  ['Microsoft 365 Apps for enterprise - en-us', '16.0.17531.20140', 'Microsoft Corporation', 'C:\\Program Files\\Microsoft Office'],
+  [
+    'Microsoft Edge',
+    '124.0.2478.80',
+    'Microsoft Corporation',
+    'C:\\Program Files (x86)\\Microsoft\\Edge\\Application',
+  ],
+  [
+    'Microsoft 365 Apps for enterprise - en-us',
+    '16.0.17531.20140',
+    'Microsoft Corporation',
+    'C:\\Program Files\\Microsoft Office',
+  ],
   ['Microsoft Teams', '24102.2223.2870.9480', 'Microsoft Corporation', ''],
-  ['Zoom Workplace (64-bit)', '6.0.2.33403', 'Zoom Video Communications, Inc.', 'C:\\Program Files\\Zoom\\bin'],
-  ['Slack (Machine - MSI)', '4.38.121', 'Slack Technologies Inc.', 'C:\\Program Files\\Slack Deployment'],
+  [
+    'Zoom Workplace (64-bit)',
+    '6.0.2.33403',
+    'Zoom Video Communications, Inc.',
+    'C:\\Program Files\\Zoom\\bin',
+  ],
+  [
+    'Slack (Machine - MSI)',
+    '4.38.121',
+    'Slack Technologies Inc.',
+    'C:\\Program Files\\Slack Deployment',
+  ],
   ['7-Zip 23.01 (x64)', '23.01', 'Igor Pavlov', 'C:\\Program Files\\7-Zip\\'],
   ['Notepad++ (64-bit x64)', '8.6.5', 'Notepad++ Team', 'C:\\Program Files\\Notepad++'],
   ['Adobe Acrobat (64-bit)', '24.002.20736', 'Adobe', 'C:\\Program Files\\Adobe\\Acrobat DC\\'],
-  ['Microsoft Visual C++ 2015-2022 Redistributable (x64) - 14.38.33135', '14.38.33135.0', 'Microsoft Corporation', ''],
+  [
+    'Microsoft Visual C++ 2015-2022 Redistributable (x64) - 14.38.33135',
+    '14.38.33135.0',
+    'Microsoft Corporation',
+    '',
+  ],
   ['Git', '2.45.0', 'The Git Development Community', 'C:\\Program Files\\Git\\'],
   ['Python 3.12.3 (64-bit)', '3.12.3150.0', 'Python Software Foundation', ''],
   ['osquery', '5.23.1', 'osquery', 'C:\\Program Files\\osquery\\'],
 ];
 
 /** Laptop models: [vendor, model, cpu brand, logical cores, memory GiB]. */
-export const LAPTOP_MODELS: Record<'darwin' | 'windows', readonly (readonly [string, string, string, number, number])[]> = {
+export const LAPTOP_MODELS: Record<
+  'darwin' | 'windows',
+  readonly (readonly [string, string, string, number, number])[]
+> = {
   darwin: [
     ['Apple Inc.', 'MacBookPro18,3', 'Apple M1 Pro', 10, 16],
     ['Apple Inc.', 'Mac14,7', 'Apple M2', 8, 16],

@@ -57,7 +57,11 @@ const NEWER = 0.02;
  * The host's view of a package: most hosts of a profile share the inventory's version;
  * a few (chosen by seed) lag one revision behind or run one ahead, as patching drifts.
  */
-export function hostVersion(seed: number, index: number, pkg: InventoryPackage): { version: string; release: string } {
+export function hostVersion(
+  seed: number,
+  index: number,
+  pkg: InventoryPackage,
+): { version: string; release: string } {
   const r = chance(seed, index);
   const release = pkg.release ?? '';
   if (r >= OLDER + NEWER) return { version: pkg.version, release };

@@ -82,8 +82,22 @@ function processTree(h: SimHost, spec: LinuxSpec): ProcessRow[] {
     const sshd = byName.get('sshd') ?? 1;
     const user = humanUsers(h)[0];
     if (user !== undefined) {
-      out.push({ pid: pid + 11, name: 'sshd', path: '/usr/sbin/sshd', cmdline: `sshd: ${user.name}@pts/0`, uid: user.uid, parent: sshd });
-      out.push({ pid: pid + 12, name: 'bash', path: '/usr/bin/bash', cmdline: '-bash', uid: user.uid, parent: pid + 11 });
+      out.push({
+        pid: pid + 11,
+        name: 'sshd',
+        path: '/usr/sbin/sshd',
+        cmdline: `sshd: ${user.name}@pts/0`,
+        uid: user.uid,
+        parent: sshd,
+      });
+      out.push({
+        pid: pid + 12,
+        name: 'bash',
+        path: '/usr/bin/bash',
+        cmdline: '-bash',
+        uid: user.uid,
+        parent: pid + 11,
+      });
     }
   }
   return out;
@@ -105,7 +119,15 @@ function mountsFor(h: SimHost, spec: LinuxSpec): Row[] {
   const blocks = Math.floor((sizeGiB * GiB) / blockSize);
   const free = Math.floor(blocks * (1 - used));
   const encrypted = chance(h.seed, 'luks') < spec.encryptedShare;
-  const disk = (device: string, alias: string, path: string, type: string, bl: number, fr: number, flags: string): Row => ({
+  const disk = (
+    device: string,
+    alias: string,
+    path: string,
+    type: string,
+    bl: number,
+    fr: number,
+    flags: string,
+  ): Row => ({
     device,
     device_alias: alias,
     path,
@@ -118,10 +140,19 @@ function mountsFor(h: SimHost, spec: LinuxSpec): Row[] {
     inodes_free: Math.floor(fr / 4),
     flags,
   });
-  const pseudo = (device: string, path: string, type: string, flags: string): Row => disk(device, device, path, type, 0, 0, flags);
+  const pseudo = (device: string, path: string, type: string, flags: string): Row =>
+    disk(device, device, path, type, 0, 0, flags);
   if (spec.container === true) {
     return [
-      disk('overlay', 'overlay', '/', 'overlay', blocks, free, 'rw,relatime,lowerdir=/var/lib/docker/overlay2/l/A:/var/lib/docker/overlay2/l/B'),
+      disk(
+        'overlay',
+        'overlay',
+        '/',
+        'overlay',
+        blocks,
+        free,
+        'rw,relatime,lowerdir=/var/lib/docker/overlay2/l/A:/var/lib/docker/overlay2/l/B',
+      ),
       pseudo('proc', '/proc', 'proc', 'rw,nosuid,nodev,noexec,relatime'),
       pseudo('tmpfs', '/dev', 'tmpfs', 'rw,nosuid,size=65536k,mode=755'),
       pseudo('shm', '/dev/shm', 'tmpfs', 'rw,nosuid,nodev,noexec,relatime,size=65536k'),
@@ -129,16 +160,44 @@ function mountsFor(h: SimHost, spec: LinuxSpec): Row[] {
     ];
   }
   const rootType = spec.family === 'rhel' ? 'xfs' : 'ext4';
-  const rootDevice = encrypted ? `/dev/mapper/luks-${uuidFrom(h.rand('luks-uuid')).toLowerCase()}` : '/dev/nvme0n1p1';
+  const rootDevice = encrypted
+    ? `/dev/mapper/luks-${uuidFrom(h.rand('luks-uuid')).toLowerCase()}`
+    : '/dev/nvme0n1p1';
   const rootAlias = encrypted ? '/dev/dm-0' : '/dev/nvme0n1p1';
   return [
     disk(rootDevice, rootAlias, '/', rootType, blocks, free, 'rw,relatime'),
-    disk('/dev/nvme0n1p15', '/dev/nvme0n1p15', '/boot/efi', 'vfat', 26_129, 19_000, 'rw,relatime,fmask=0077,dmask=0077'),
+    disk(
+      '/dev/nvme0n1p15',
+      '/dev/nvme0n1p15',
+      '/boot/efi',
+      'vfat',
+      26_129,
+      19_000,
+      'rw,relatime,fmask=0077,dmask=0077',
+    ),
     pseudo('proc', '/proc', 'proc', 'rw,nosuid,nodev,noexec,relatime'),
     pseudo('sysfs', '/sys', 'sysfs', 'rw,nosuid,nodev,noexec,relatime'),
-    pseudo('udev', '/dev', 'devtmpfs', 'rw,nosuid,relatime,size=1967696k,nr_inodes=491924,mode=755'),
-    disk('tmpfs', 'tmpfs', '/run', 'tmpfs', 98_402, 98_200, 'rw,nosuid,nodev,noexec,relatime,size=393608k,mode=755'),
-    pseudo('cgroup2', '/sys/fs/cgroup', 'cgroup2', 'rw,nosuid,nodev,noexec,relatime,nsdelegate,memory_recursiveprot'),
+    pseudo(
+      'udev',
+      '/dev',
+      'devtmpfs',
+      'rw,nosuid,relatime,size=1967696k,nr_inodes=491924,mode=755',
+    ),
+    disk(
+      'tmpfs',
+      'tmpfs',
+      '/run',
+      'tmpfs',
+      98_402,
+      98_200,
+      'rw,nosuid,nodev,noexec,relatime,size=393608k,mode=755',
+    ),
+    pseudo(
+      'cgroup2',
+      '/sys/fs/cgroup',
+      'cgroup2',
+      'rw,nosuid,nodev,noexec,relatime,nsdelegate,memory_recursiveprot',
+    ),
   ];
 }
 
@@ -151,11 +210,25 @@ export function linuxProfile(spec: LinuxSpec): Profile {
   const systemUsers = spec.family === 'rhel' ? RHEL_SYSTEM_USERS : DEBIAN_SYSTEM_USERS;
 
   const tables: [string, TableGenerator][] = [
-    ...commonTables(spec.family === 'rhel' ? 'centos' : 'ubuntu', spec.family === 'rhel' ? 'centos7' : 'focal', 9),
+    ...commonTables(
+      spec.family === 'rhel' ? 'centos' : 'ubuntu',
+      spec.family === 'rhel' ? 'centos7' : 'focal',
+      9,
+    ),
     ...eventTables('linux'),
     [
       'os_version',
-      (): Row[] => [{ ...spec.os, arch: 'x86_64', extra: '', install_date: 0, revision: 0, pid_with_namespace: 0, mount_namespace_id: '' }],
+      (): Row[] => [
+        {
+          ...spec.os,
+          arch: 'x86_64',
+          extra: '',
+          install_date: 0,
+          revision: 0,
+          pid_with_namespace: 0,
+          mount_namespace_id: '',
+        },
+      ],
     ],
     [
       'system_info',
@@ -208,7 +281,9 @@ export function linuxProfile(spec: LinuxSpec): Profile {
       (): Row[] => [
         {
           version: kernelRelease,
-          arguments: isContainer ? '' : `BOOT_IMAGE=/boot/vmlinuz-${kernelRelease} root=UUID=8e5b2c1c-0f6b-4a57-9d7c-1c1c2d7c3f11 ro console=ttyS0`,
+          arguments: isContainer
+            ? ''
+            : `BOOT_IMAGE=/boot/vmlinuz-${kernelRelease} root=UUID=8e5b2c1c-0f6b-4a57-9d7c-1c1c2d7c3f11 ro console=ttyS0`,
           path: isContainer ? '' : `/boot/vmlinuz-${kernelRelease}`,
           device: isContainer ? '' : 'UUID=8e5b2c1c-0f6b-4a57-9d7c-1c1c2d7c3f11',
         },
@@ -217,10 +292,42 @@ export function linuxProfile(spec: LinuxSpec): Profile {
     [
       'interface_addresses',
       (h): Row[] => [
-        { interface: 'lo', address: '127.0.0.1', mask: '255.0.0.0', broadcast: '', point_to_point: '127.0.0.1', type: 'unknown', friendly_name: '' },
-        { interface: 'eth0', address: h.ipv4(), mask: '255.255.0.0', broadcast: h.ipv4().replace(/\.\d+\.\d+$/, '.255.255'), point_to_point: '', type: 'unknown', friendly_name: '' },
-        { interface: 'lo', address: '::1', mask: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', broadcast: '', point_to_point: '', type: 'unknown', friendly_name: '' },
-        { interface: 'eth0', address: `${h.ipv6LinkLocal()}%eth0`, mask: 'ffff:ffff:ffff:ffff::', broadcast: '', point_to_point: '', type: 'unknown', friendly_name: '' },
+        {
+          interface: 'lo',
+          address: '127.0.0.1',
+          mask: '255.0.0.0',
+          broadcast: '',
+          point_to_point: '127.0.0.1',
+          type: 'unknown',
+          friendly_name: '',
+        },
+        {
+          interface: 'eth0',
+          address: h.ipv4(),
+          mask: '255.255.0.0',
+          broadcast: h.ipv4().replace(/\.\d+\.\d+$/, '.255.255'),
+          point_to_point: '',
+          type: 'unknown',
+          friendly_name: '',
+        },
+        {
+          interface: 'lo',
+          address: '::1',
+          mask: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+          broadcast: '',
+          point_to_point: '',
+          type: 'unknown',
+          friendly_name: '',
+        },
+        {
+          interface: 'eth0',
+          address: `${h.ipv6LinkLocal()}%eth0`,
+          mask: 'ffff:ffff:ffff:ffff::',
+          broadcast: '',
+          point_to_point: '',
+          type: 'unknown',
+          friendly_name: '',
+        },
       ],
     ],
     [
@@ -228,8 +335,46 @@ export function linuxProfile(spec: LinuxSpec): Profile {
       (h, now): Row[] => {
         const up = now - h.bootTime;
         return [
-          { interface: 'lo', mac: '00:00:00:00:00:00', type: 772, mtu: 65536, metric: 0, flags: 73, ipackets: up * 3, opackets: up * 3, ibytes: up * 400, obytes: up * 400, ierrors: 0, oerrors: 0, idrops: 0, odrops: 0, collisions: 0, last_change: -1, link_speed: 0, pci_slot: '' },
-          { interface: 'eth0', mac: h.mac(), type: 1, mtu: isContainer ? 1500 : 9001, metric: 0, flags: 4163, ipackets: up * 40, opackets: up * 35, ibytes: up * 52_000, obytes: up * 21_000, ierrors: 0, oerrors: 0, idrops: Math.floor(up / 3600), odrops: 0, collisions: 0, last_change: -1, link_speed: isContainer ? 10_000 : 25_000, pci_slot: isContainer ? '' : '0000:00:05.0' },
+          {
+            interface: 'lo',
+            mac: '00:00:00:00:00:00',
+            type: 772,
+            mtu: 65536,
+            metric: 0,
+            flags: 73,
+            ipackets: up * 3,
+            opackets: up * 3,
+            ibytes: up * 400,
+            obytes: up * 400,
+            ierrors: 0,
+            oerrors: 0,
+            idrops: 0,
+            odrops: 0,
+            collisions: 0,
+            last_change: -1,
+            link_speed: 0,
+            pci_slot: '',
+          },
+          {
+            interface: 'eth0',
+            mac: h.mac(),
+            type: 1,
+            mtu: isContainer ? 1500 : 9001,
+            metric: 0,
+            flags: 4163,
+            ipackets: up * 40,
+            opackets: up * 35,
+            ibytes: up * 52_000,
+            obytes: up * 21_000,
+            ierrors: 0,
+            oerrors: 0,
+            idrops: Math.floor(up / 3600),
+            odrops: 0,
+            collisions: 0,
+            last_change: -1,
+            link_speed: isContainer ? 10_000 : 25_000,
+            pci_slot: isContainer ? '' : '0000:00:05.0',
+          },
         ];
       },
     ],
@@ -239,10 +384,54 @@ export function linuxProfile(spec: LinuxSpec): Profile {
         const gw = h.ipv4().replace(/\.\d+\.\d+$/, '.0.1');
         const net = h.ipv4().replace(/\.\d+\.\d+$/, '.0.0');
         return [
-          { destination: '0.0.0.0', netmask: 0, gateway: gw, source: h.ipv4(), flags: 0, interface: 'eth0', mtu: 0, metric: 100, type: 'gateway', hopcount: 0 },
-          { destination: net, netmask: 16, gateway: '', source: h.ipv4(), flags: 0, interface: 'eth0', mtu: 0, metric: 100, type: 'local', hopcount: 0 },
-          { destination: '127.0.0.0', netmask: 8, gateway: '', source: '127.0.0.1', flags: 0, interface: 'lo', mtu: 0, metric: 0, type: 'local', hopcount: 0 },
-          { destination: 'fe80::', netmask: 64, gateway: '', source: '', flags: 0, interface: 'eth0', mtu: 0, metric: 256, type: 'local', hopcount: 0 },
+          {
+            destination: '0.0.0.0',
+            netmask: 0,
+            gateway: gw,
+            source: h.ipv4(),
+            flags: 0,
+            interface: 'eth0',
+            mtu: 0,
+            metric: 100,
+            type: 'gateway',
+            hopcount: 0,
+          },
+          {
+            destination: net,
+            netmask: 16,
+            gateway: '',
+            source: h.ipv4(),
+            flags: 0,
+            interface: 'eth0',
+            mtu: 0,
+            metric: 100,
+            type: 'local',
+            hopcount: 0,
+          },
+          {
+            destination: '127.0.0.0',
+            netmask: 8,
+            gateway: '',
+            source: '127.0.0.1',
+            flags: 0,
+            interface: 'lo',
+            mtu: 0,
+            metric: 0,
+            type: 'local',
+            hopcount: 0,
+          },
+          {
+            destination: 'fe80::',
+            netmask: 64,
+            gateway: '',
+            source: '',
+            flags: 0,
+            interface: 'eth0',
+            mtu: 0,
+            metric: 256,
+            type: 'local',
+            hopcount: 0,
+          },
         ];
       },
     ],
@@ -250,11 +439,39 @@ export function linuxProfile(spec: LinuxSpec): Profile {
       'users',
       function* (h) {
         for (const [username, uid, gid, description, directory, shell] of systemUsers) {
-          yield { uid, gid, uid_signed: uid, gid_signed: gid, username, description, directory, shell, uuid: '', type: '', is_hidden: 0, pid_with_namespace: 0, include_remote: 0 };
+          yield {
+            uid,
+            gid,
+            uid_signed: uid,
+            gid_signed: gid,
+            username,
+            description,
+            directory,
+            shell,
+            uuid: '',
+            type: '',
+            is_hidden: 0,
+            pid_with_namespace: 0,
+            include_remote: 0,
+          };
         }
         if (isContainer) return;
         for (const { name, uid } of humanUsers(h)) {
-          yield { uid, gid: uid, uid_signed: uid, gid_signed: uid, username: name, description: `${name},,,`, directory: `/home/${name}`, shell: '/bin/bash', uuid: '', type: '', is_hidden: 0, pid_with_namespace: 0, include_remote: 0 };
+          yield {
+            uid,
+            gid: uid,
+            uid_signed: uid,
+            gid_signed: uid,
+            username: name,
+            description: `${name},,,`,
+            directory: `/home/${name}`,
+            shell: '/bin/bash',
+            uuid: '',
+            type: '',
+            is_hidden: 0,
+            pid_with_namespace: 0,
+            include_remote: 0,
+          };
         }
       },
     ],
@@ -269,7 +486,8 @@ export function linuxProfile(spec: LinuxSpec): Profile {
         }
         yield { gid: 27, gid_signed: 27, groupname: spec.family === 'rhel' ? 'wheel' : 'sudo' };
         if (isContainer) return;
-        for (const { name, uid } of humanUsers(h)) yield { gid: uid, gid_signed: uid, groupname: name };
+        for (const { name, uid } of humanUsers(h))
+          yield { gid: uid, gid_signed: uid, groupname: name };
       },
     ],
     [
@@ -280,13 +498,33 @@ export function linuxProfile(spec: LinuxSpec): Profile {
         for (const p of processTree(h, spec)) {
           const rss = intBetween(r, 2_000, 400_000) * 1024;
           yield {
-            pid: p.pid, name: p.name, path: p.path, cmdline: p.cmdline, state: 'S', cwd: '/', root: '/',
-            uid: p.uid, gid: p.uid, euid: p.uid, egid: p.uid, suid: p.uid, sgid: p.uid, on_disk: 1,
-            wired_size: 0, resident_size: rss, total_size: rss * 3,
-            user_time: Math.floor(up * r() * 2), system_time: Math.floor(up * r()),
-            disk_bytes_read: intBetween(r, 0, 1e8), disk_bytes_written: intBetween(r, 0, 1e8),
-            start_time: h.bootTime + (p.pid === 1 ? 0 : intBetween(r, 2, 60)), parent: p.parent, pgroup: p.pid,
-            threads: intBetween(r, 1, 24), nice: 0, cgroup_path: p.pid === 1 ? '/init.scope' : `/system.slice/${p.name}.service`,
+            pid: p.pid,
+            name: p.name,
+            path: p.path,
+            cmdline: p.cmdline,
+            state: 'S',
+            cwd: '/',
+            root: '/',
+            uid: p.uid,
+            gid: p.uid,
+            euid: p.uid,
+            egid: p.uid,
+            suid: p.uid,
+            sgid: p.uid,
+            on_disk: 1,
+            wired_size: 0,
+            resident_size: rss,
+            total_size: rss * 3,
+            user_time: Math.floor(up * r() * 2),
+            system_time: Math.floor(up * r()),
+            disk_bytes_read: intBetween(r, 0, 1e8),
+            disk_bytes_written: intBetween(r, 0, 1e8),
+            start_time: h.bootTime + (p.pid === 1 ? 0 : intBetween(r, 2, 60)),
+            parent: p.parent,
+            pgroup: p.pid,
+            threads: intBetween(r, 1, 24),
+            nice: 0,
+            cgroup_path: p.pid === 1 ? '/init.scope' : `/system.slice/${p.name}.service`,
           };
         }
       },
@@ -303,12 +541,25 @@ export function linuxProfile(spec: LinuxSpec): Profile {
               ['sshd', 22, 6, '::'],
               ...(spec.family === 'rhel'
                 ? ([['chronyd', 323, 17, '127.0.0.1']] as const)
-                : ([['systemd-resolve', 53, 6, '127.0.0.53'], ['systemd-resolve', 53, 17, '127.0.0.53']] as const)),
+                : ([
+                    ['systemd-resolve', 53, 6, '127.0.0.53'],
+                    ['systemd-resolve', 53, 17, '127.0.0.53'],
+                  ] as const)),
             ];
         for (const role of roles(h, spec)) ports.push(...role.ports);
         let fd = 3;
         for (const [name, port, protocol, address] of ports) {
-          yield { pid: pidOf(name), port, protocol, family: address.includes(':') ? 10 : 2, address, fd: fd++, socket: 20_000 + port * 7, path: '', net_namespace: '4026531840' };
+          yield {
+            pid: pidOf(name),
+            port,
+            protocol,
+            family: address.includes(':') ? 10 : 2,
+            address,
+            fd: fd++,
+            socket: 20_000 + port * 7,
+            path: '',
+            net_namespace: '4026531840',
+          };
         }
       },
     ],
@@ -320,7 +571,16 @@ export function linuxProfile(spec: LinuxSpec): Profile {
           const alias = String(m['device_alias']);
           if (!alias.startsWith('/dev/')) continue;
           const enc = alias.startsWith('/dev/dm-');
-          yield { name: alias, uuid: enc ? uuidFrom(h.rand('luks-uuid')).toLowerCase() : '', encrypted: enc ? 1 : 0, type: enc ? 'luks2' : '', encryption_status: enc ? 'encrypted' : 'not encrypted', uid: '', user_uuid: '', filevault_status: '' };
+          yield {
+            name: alias,
+            uuid: enc ? uuidFrom(h.rand('luks-uuid')).toLowerCase() : '',
+            encrypted: enc ? 1 : 0,
+            type: enc ? 'luks2' : '',
+            encryption_status: enc ? 'encrypted' : 'not encrypted',
+            uid: '',
+            user_uuid: '',
+            filevault_status: '',
+          };
         }
       },
     ],
@@ -330,14 +590,41 @@ export function linuxProfile(spec: LinuxSpec): Profile {
         const total = shape(h)[3] * GiB;
         const r = h.rand(`mem${Math.floor(now / 300)}`);
         const free = Math.floor(total * (0.05 + r() * 0.3));
-        return [{ memory_total: total, memory_free: free, memory_available: free + Math.floor(total * 0.3), buffers: Math.floor(total * 0.02), cached: Math.floor(total * 0.3), swap_cached: 0, active: Math.floor(total * 0.4), inactive: Math.floor(total * 0.2), swap_total: 0, swap_free: 0 }];
+        return [
+          {
+            memory_total: total,
+            memory_free: free,
+            memory_available: free + Math.floor(total * 0.3),
+            buffers: Math.floor(total * 0.02),
+            cached: Math.floor(total * 0.3),
+            swap_cached: 0,
+            active: Math.floor(total * 0.4),
+            inactive: Math.floor(total * 0.2),
+            swap_total: 0,
+            swap_free: 0,
+          },
+        ];
       },
     ],
     [
       'cpu_info',
       (h): Row[] => {
         const [, , cores, , brand] = shape(h);
-        return [{ device_id: 'CPU0', model: brand, manufacturer: brand.startsWith('AMD') ? 'AuthenticAMD' : 'GenuineIntel', processor_type: '3', cpu_status: 1, number_of_cores: String(Math.max(1, cores / 2)), logical_processors: cores, address_width: '64', current_clock_speed: 2500, max_clock_speed: 3500, socket_designation: 'CPU 0' }];
+        return [
+          {
+            device_id: 'CPU0',
+            model: brand,
+            manufacturer: brand.startsWith('AMD') ? 'AuthenticAMD' : 'GenuineIntel',
+            processor_type: '3',
+            cpu_status: 1,
+            number_of_cores: String(Math.max(1, cores / 2)),
+            logical_processors: cores,
+            address_width: '64',
+            current_clock_speed: 2500,
+            max_clock_speed: 3500,
+            socket_designation: 'CPU 0',
+          },
+        ];
       },
     ],
     [
@@ -345,7 +632,10 @@ export function linuxProfile(spec: LinuxSpec): Profile {
       (h, now): Row[] => {
         const r = h.rand(`load${Math.floor(now / 60)}`);
         const base = r() * shape(h)[2] * 0.5;
-        return ['1m', '5m', '15m'].map((period, i) => ({ period, average: (base * (1 - i * 0.1)).toFixed(2) }));
+        return ['1m', '5m', '15m'].map((period, i) => ({
+          period,
+          average: (base * (1 - i * 0.1)).toFixed(2),
+        }));
       },
     ],
     [
@@ -353,7 +643,15 @@ export function linuxProfile(spec: LinuxSpec): Profile {
       function* (h, now) {
         for (const p of processTree(h, spec)) {
           const m = /^sshd: (\S+)@(pts\/\d+)$/.exec(p.cmdline);
-          if (m !== null) yield { type: 'user', user: m[1] ?? '', tty: m[2] ?? '', host: '10.0.0.5', time: now - 1800, pid: p.pid };
+          if (m !== null)
+            yield {
+              type: 'user',
+              user: m[1] ?? '',
+              tty: m[2] ?? '',
+              host: '10.0.0.5',
+              time: now - 1800,
+              pid: p.pid,
+            };
         }
       },
     ],
@@ -371,24 +669,83 @@ export function linuxProfile(spec: LinuxSpec): Profile {
         isContainer
           ? []
           : [
-              { name: '/dev/nvme0n1', parent: '', vendor: '', model: 'Amazon Elastic Block Store', serial: `vol${hex(h.rand('vol'), 17)}`, size: 209_715_200, block_size: 512, uuid: '', type: '', label: '' },
-              { name: '/dev/nvme0n1p1', parent: '/dev/nvme0n1', vendor: '', model: '', serial: '', size: 209_489_887, block_size: 512, uuid: '8e5b2c1c-0f6b-4a57-9d7c-1c1c2d7c3f11', type: spec.family === 'rhel' ? 'xfs' : 'ext4', label: spec.family === 'rhel' ? 'root' : 'cloudimg-rootfs' },
+              {
+                name: '/dev/nvme0n1',
+                parent: '',
+                vendor: '',
+                model: 'Amazon Elastic Block Store',
+                serial: `vol${hex(h.rand('vol'), 17)}`,
+                size: 209_715_200,
+                block_size: 512,
+                uuid: '',
+                type: '',
+                label: '',
+              },
+              {
+                name: '/dev/nvme0n1p1',
+                parent: '/dev/nvme0n1',
+                vendor: '',
+                model: '',
+                serial: '',
+                size: 209_489_887,
+                block_size: 512,
+                uuid: '8e5b2c1c-0f6b-4a57-9d7c-1c1c2d7c3f11',
+                type: spec.family === 'rhel' ? 'xfs' : 'ext4',
+                label: spec.family === 'rhel' ? 'root' : 'cloudimg-rootfs',
+              },
             ],
     ],
     [
       'system_controls',
       (): Row[] => [
-        { name: 'kernel.randomize_va_space', oid: '', subsystem: 'kernel', current_value: '2', config_value: '', type: 'int', field_name: '' },
-        { name: 'net.ipv4.ip_forward', oid: '', subsystem: 'net', current_value: '0', config_value: '', type: 'int', field_name: '' },
-        { name: 'kernel.dmesg_restrict', oid: '', subsystem: 'kernel', current_value: '1', config_value: '', type: 'int', field_name: '' },
+        {
+          name: 'kernel.randomize_va_space',
+          oid: '',
+          subsystem: 'kernel',
+          current_value: '2',
+          config_value: '',
+          type: 'int',
+          field_name: '',
+        },
+        {
+          name: 'net.ipv4.ip_forward',
+          oid: '',
+          subsystem: 'net',
+          current_value: '0',
+          config_value: '',
+          type: 'int',
+          field_name: '',
+        },
+        {
+          name: 'kernel.dmesg_restrict',
+          oid: '',
+          subsystem: 'kernel',
+          current_value: '1',
+          config_value: '',
+          type: 'int',
+          field_name: '',
+        },
       ],
     ],
     [
       'python_packages',
       function* () {
-        const dir = spec.family === 'rhel' ? '/usr/lib/python3.9/site-packages' : '/usr/lib/python3/dist-packages';
+        const dir =
+          spec.family === 'rhel'
+            ? '/usr/lib/python3.9/site-packages'
+            : '/usr/lib/python3/dist-packages';
         for (const [name, version, summary, license] of python) {
-          yield { name, uid: 0, version, summary, author: '', license, path: `${dir}/${name}-${version}.dist-info/`, directory: dir, pid_with_namespace: 0 };
+          yield {
+            name,
+            uid: 0,
+            version,
+            summary,
+            author: '',
+            license,
+            path: `${dir}/${name}-${version}.dist-info/`,
+            directory: dir,
+            pid_with_namespace: 0,
+          };
         }
       },
     ],
@@ -397,7 +754,18 @@ export function linuxProfile(spec: LinuxSpec): Profile {
       function* (h) {
         if (!roles(h, spec).some((r) => r.name === 'app')) return;
         for (const [name, version, description, license] of NPM_PACKAGES) {
-          yield { name, version, description, author: '', license, homepage: '', path: `/usr/lib/node_modules/${name}/package.json`, directory: `/usr/lib/node_modules/${name}`, depth: 0, max_depth: 0 };
+          yield {
+            name,
+            version,
+            description,
+            author: '',
+            license,
+            homepage: '',
+            path: `/usr/lib/node_modules/${name}/package.json`,
+            directory: `/usr/lib/node_modules/${name}`,
+            depth: 0,
+            max_depth: 0,
+          };
         }
       },
     ],
@@ -414,10 +782,22 @@ export function linuxProfile(spec: LinuxSpec): Profile {
           const { version } = hostVersion(h.seed, i, p);
           const dash = version.lastIndexOf('-');
           yield {
-            name: p.name, version, source: p.source ?? '', size: 1000 + ((i * 7919) % 90_000), arch: p.arch,
-            revision: dash < 0 ? '' : version.slice(dash + 1), status: 'install ok installed',
-            maintainer: spec.os.platform === 'ubuntu' ? 'Ubuntu Developers <ubuntu-devel-discuss@lists.ubuntu.com>' : 'Debian Developers <debian-devel@lists.debian.org>',
-            section: 'admin', priority: 'optional', admindir: '/var/lib/dpkg', pid_with_namespace: 0, mount_namespace_id: '',
+            name: p.name,
+            version,
+            source: p.source ?? '',
+            size: 1000 + ((i * 7919) % 90_000),
+            arch: p.arch,
+            revision: dash < 0 ? '' : version.slice(dash + 1),
+            status: 'install ok installed',
+            maintainer:
+              spec.os.platform === 'ubuntu'
+                ? 'Ubuntu Developers <ubuntu-devel-discuss@lists.ubuntu.com>'
+                : 'Debian Developers <debian-devel@lists.debian.org>',
+            section: 'admin',
+            priority: 'optional',
+            admindir: '/var/lib/dpkg',
+            pid_with_namespace: 0,
+            mount_namespace_id: '',
           };
         }
       },
@@ -433,10 +813,19 @@ export function linuxProfile(spec: LinuxSpec): Profile {
           if (p === undefined) continue;
           const { version, release } = hostVersion(h.seed, i, p);
           yield {
-            name: p.name, version, release, source: p.source ?? '', size: 1000 + ((i * 7919) % 900_000),
-            sha1: '', arch: p.arch, epoch: p.epoch === undefined || p.epoch === '' ? null : Number(p.epoch),
-            install_time: installed + i, vendor: spec.os.platform === 'amzn' ? 'Amazon Linux' : 'Red Hat, Inc.',
-            package_group: 'Unspecified', pid_with_namespace: 0, mount_namespace_id: '',
+            name: p.name,
+            version,
+            release,
+            source: p.source ?? '',
+            size: 1000 + ((i * 7919) % 900_000),
+            sha1: '',
+            arch: p.arch,
+            epoch: p.epoch === undefined || p.epoch === '' ? null : Number(p.epoch),
+            install_time: installed + i,
+            vendor: spec.os.platform === 'amzn' ? 'Amazon Linux' : 'Red Hat, Inc.',
+            package_group: 'Unspecified',
+            pid_with_namespace: 0,
+            mount_namespace_id: '',
           };
         }
       },
@@ -449,9 +838,9 @@ export function linuxProfile(spec: LinuxSpec): Profile {
     platformType: '9',
     osPlatform: spec.os.platform,
     maxUptimeDays: isContainer ? 7 : 60,
-    hostname: (seed, index) => `${spec.hostPrefix}-${String(index).padStart(5, '0')}-${(seed % 0xfff).toString(16)}`,
+    hostname: (seed, index) =>
+      `${spec.hostPrefix}-${String(index).padStart(5, '0')}-${(seed % 0xfff).toString(16)}`,
     serial: (rand) => (isContainer ? '' : `ec2${hex(rand, 29)}`),
     tables: new Map(tables),
   };
 }
-

@@ -31,35 +31,41 @@ export class FakeOsqueryServer {
 
   constructor(private readonly tls: TlsFixture) {
     this.handlers.set('/api/v1/osquery/enroll', () => ({ node_key: 'nk-1', node_invalid: false }));
-    this.handlers.set('/api/v1/osquery/config', () => ({ options: { distributed_interval: 1, logger_tls_period: 1 }, schedule: {} }));
+    this.handlers.set('/api/v1/osquery/config', () => ({
+      options: { distributed_interval: 1, logger_tls_period: 1 },
+      schedule: {},
+    }));
     this.handlers.set('/api/v1/osquery/distributed/read', () => ({ queries: {} }));
     this.handlers.set('/api/v1/osquery/distributed/write', () => ({}));
     this.handlers.set('/api/v1/osquery/log', () => ({}));
   }
 
   async listen(port = 0): Promise<void> {
-    this.server = createServer({ cert: this.tls.cert, key: this.tls.key, keepAliveTimeout: 60_000 }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        let buf = Buffer.concat(chunks);
-        if (req.headers['content-encoding'] === 'gzip') buf = gunzipSync(buf);
-        const raw = buf.toString('utf8');
-        const recorded: Recorded = {
-          path: req.url ?? '',
-          headers: req.headers,
-          raw,
-          body: raw === '' ? {} : (JSON.parse(raw) as Record<string, unknown>),
-          remotePort: req.socket.remotePort ?? 0,
-          at: Date.now(),
-        };
-        this.requests.push(recorded);
-        const handler = this.handlers.get(recorded.path);
-        const answer = handler === undefined ? { error: 'not found' } : handler(recorded);
-        res.writeHead(handler === undefined ? 404 : 200, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify(answer));
-      });
-    });
+    this.server = createServer(
+      { cert: this.tls.cert, key: this.tls.key, keepAliveTimeout: 60_000 },
+      (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          let buf = Buffer.concat(chunks);
+          if (req.headers['content-encoding'] === 'gzip') buf = gunzipSync(buf);
+          const raw = buf.toString('utf8');
+          const recorded: Recorded = {
+            path: req.url ?? '',
+            headers: req.headers,
+            raw,
+            body: raw === '' ? {} : (JSON.parse(raw) as Record<string, unknown>),
+            remotePort: req.socket.remotePort ?? 0,
+            at: Date.now(),
+          };
+          this.requests.push(recorded);
+          const handler = this.handlers.get(recorded.path);
+          const answer = handler === undefined ? { error: 'not found' } : handler(recorded);
+          res.writeHead(handler === undefined ? 404 : 200, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify(answer));
+        });
+      },
+    );
     const server = this.server;
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     this.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -175,6 +175,9 @@ export const SETTINGS: readonly Setting[] = [
   },
 ];
 
+/** FLOTILLA_* variables read by the CLI, the simulator or tests, not by the server. */
+const OTHER_VARIABLES = new Set(['FLOTILLA_CONFIG', 'FLOTILLA_CLI_CONFIG', 'FLOTILLA_API_TOKEN', 'FLOTILLA_PASSWORD', 'FLOTILLA_BENCH_HOSTS']);
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -213,7 +216,8 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
   for (const k of Object.keys(env)) {
     if (
       k.startsWith('FLOTILLA_') &&
-      k !== 'FLOTILLA_CONFIG' &&
+      !OTHER_VARIABLES.has(k) &&
+      !k.startsWith('FLOTILLA_TEST_') &&
       !known.has(k.slice(9).toLowerCase())
     ) {
       problems.push(`environment: unknown variable ${k}`);

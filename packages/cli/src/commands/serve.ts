@@ -28,7 +28,8 @@ export function registerServe(program: Command): void {
     } catch (e) {
       if (e instanceof ConfigError) {
         console.error(e.message);
-        process.exit(2);
+        process.exitCode = 2;
+        return;
       }
       throw e;
     }

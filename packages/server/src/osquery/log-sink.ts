@@ -10,12 +10,10 @@ export class LogSink {
   private pending: string[] = [];
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private scheduled = false;
-  private ready: Promise<void>;
+  private dirReady = false;
   lines = 0;
 
-  constructor(private readonly file: string) {
-    this.ready = mkdir(join(file, '..'), { recursive: true }).then(() => undefined);
-  }
+  constructor(private readonly file: string) {}
 
   append(lines: string[]): Promise<void> {
     if (lines.length === 0) return Promise.resolve();
@@ -34,7 +32,10 @@ export class LogSink {
     this.pending = [];
     this.waiters = [];
     try {
-      await this.ready;
+      if (!this.dirReady) {
+        await mkdir(join(this.file, '..'), { recursive: true });
+        this.dirReady = true;
+      }
       await appendFile(this.file, lines.join('\n') + '\n');
       this.lines += lines.length;
       for (const w of waiters) w.resolve();

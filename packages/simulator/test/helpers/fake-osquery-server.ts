@@ -29,7 +29,13 @@ export class FakeOsqueryServer {
   private server: Server | undefined;
   url = '';
 
-  constructor(private readonly tls: TlsFixture) {
+  private readonly record: boolean;
+
+  constructor(
+    private readonly tls: TlsFixture,
+    options: { record?: boolean } = {},
+  ) {
+    this.record = options.record ?? true;
     this.handlers.set('/api/v1/osquery/enroll', () => ({ node_key: 'nk-1', node_invalid: false }));
     this.handlers.set('/api/v1/osquery/config', () => ({
       options: { distributed_interval: 1, logger_tls_period: 1 },
@@ -58,7 +64,7 @@ export class FakeOsqueryServer {
             remotePort: req.socket.remotePort ?? 0,
             at: Date.now(),
           };
-          this.requests.push(recorded);
+          if (this.record) this.requests.push(recorded);
           const handler = this.handlers.get(recorded.path);
           const answer = handler === undefined ? { error: 'not found' } : handler(recorded);
           res.writeHead(handler === undefined ? 404 : 200, { 'Content-Type': 'application/json' });

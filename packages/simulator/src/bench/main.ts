@@ -1,0 +1,230 @@
+/**
+ * `npm run bench`: starts a Flotilla server in its own process, ramps up N simulated hosts,
+ * and measures the enrollment storm, steady-state check-ins (server CPU per request from the
+ * server's own /proc accounting, latency, RSS, database size) and a node:https baseline.
+ * Writes bench/results/<timestamp>.json and .md. Options: --hosts N --db sqlite|postgres
+ * --redis --steady S.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { FlotillaClient } from '@flotilla/api';
+import { runFleet } from '../fleet.js';
+import type { FleetStats } from '../stats.js';
+import { cpuMicros, rssBytes } from './proc.js';
+
+const ROOT = resolve(import.meta.dirname, '../../../..');
+const { values } = parseArgs({
+  options: {
+    hosts: { type: 'string', default: process.env['FLOTILLA_BENCH_HOSTS'] ?? '2000' },
+    db: { type: 'string', default: 'sqlite' },
+    redis: { type: 'boolean', default: false },
+    steady: { type: 'string', default: '60' },
+    'storm-timeout': { type: 'string', default: '600' },
+    port: { type: 'string', default: '18600' },
+  },
+});
+const N = Number(values.hosts);
+const STEADY_S = Number(values.steady);
+const PORT = Number(values.port);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const totalRequests = (s: FleetStats | undefined) => (s ? Object.values(s.endpoints).reduce((a, e) => a + e.requests, 0) : 0);
+const totalErrors = (s: FleetStats | undefined) => (s ? Object.values(s.endpoints).reduce((a, e) => a + e.errors, 0) : 0);
+
+async function waitFor(url: string, ca: string | undefined, ms = 60_000): Promise<void> {
+  const c = new FlotillaClient({ serverUrl: url, ca });
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      await c.request('GET', '/healthz');
+      c.close();
+      return;
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await sleep(300);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-bench-'));
+  let databaseUrl: string | undefined;
+  if (values.db === 'postgres') {
+    const name = `flotilla_bench_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    databaseUrl = `postgres://postgres@127.0.0.1:5432/${name}`;
+  }
+  const env = {
+    ...process.env,
+    FLOTILLA_DATA_DIR: dir,
+    FLOTILLA_PORT: String(PORT),
+    FLOTILLA_HOST: '127.0.0.1',
+    FLOTILLA_LOG_LEVEL: 'warn',
+    ...(databaseUrl ? { FLOTILLA_DATABASE_URL: databaseUrl } : {}),
+    ...(values.redis ? { FLOTILLA_REDIS_URL: 'redis://127.0.0.1:6379' } : {}),
+  };
+  const server: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'packages/cli/src/main.ts'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const url = `https://127.0.0.1:${PORT}`;
+  for (let i = 0; i < 100 && !existsSync(join(dir, 'tls', 'ca.pem')); i++) await sleep(200);
+  const ca = readFileSync(join(dir, 'tls', 'ca.pem'), 'utf8');
+  await waitFor(url, ca);
+  const client = new FlotillaClient({ serverUrl: url, ca });
+  await client.setup({ email: 'bench@example.com', name: 'Bench', password: 'Benchmark-pass-1!' });
+  await client.request('POST', '/api/v1/fleet/spec/enroll_secret', { spec: { secrets: [{ secret: 'bench-enroll-secret' }] } });
+  await client.request('PATCH', '/api/v1/fleet/config', { agent_options: { config: { options: { distributed_interval: 10, config_refresh: 60, logger_tls_period: 10, pack_delimiter: '/' } } } });
+
+  const inventoried = databaseUrl ? pgCounter(databaseUrl) : sqliteCounter(join(dir, 'flotilla.db'));
+  const pid = server.pid!;
+  console.log(`bench: ${N} hosts, ${values.db}${values.redis ? ' + redis' : ''}, server pid ${pid}`);
+
+  const abort = new AbortController();
+  let latest: FleetStats | undefined;
+  const fleet = runFleet({ hosts: N, server: url, enrollSecret: 'bench-enroll-secret', caPem: ca, signal: abort.signal, reportEverySeconds: 2, onStats: (s) => (latest = s) });
+
+  // Enrollment storm: until every host is enrolled and has its vitals ingested.
+  const t0 = Date.now();
+  const cpuStart = cpuMicros(pid);
+  let stormSeconds: number | null = null;
+  while (Date.now() - t0 < Number(values['storm-timeout']) * 1000) {
+    await sleep(1000);
+    const done = await inventoried();
+    if (done >= N) {
+      stormSeconds = (Date.now() - t0) / 1000;
+      break;
+    }
+    if ((Date.now() - t0) % 10_000 < 1000) console.log(`  storm: ${done}/${N} inventoried after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  }
+  const stormCpuS = (cpuMicros(pid) - cpuStart) / 1e6;
+  console.log(`storm: ${stormSeconds ?? 'not finished'} s, server CPU ${stormCpuS.toFixed(1)} s`);
+
+  // Steady state: let the fleet settle, then measure a window.
+  await sleep(15_000);
+  const before = { cpu: cpuMicros(pid), req: totalRequests(latest), err: totalErrors(latest), at: Date.now() };
+  await sleep(STEADY_S * 1000);
+  const after = { cpu: cpuMicros(pid), req: totalRequests(latest), err: totalErrors(latest), at: Date.now() };
+  const windowS = (after.at - before.at) / 1000;
+  const reqs = after.req - before.req;
+  const cpuPerReqUs = reqs > 0 ? (after.cpu - before.cpu) / reqs : NaN;
+  const rss = rssBytes(pid);
+  abort.abort();
+  const final = await fleet;
+  const dbBytes = databaseUrl ? await pgSize(databaseUrl) : fileSize(join(dir, 'flotilla.db')) + fileSize(join(dir, 'flotilla.db-wal'));
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
+  client.close();
+
+  // Baseline: the same check-ins against a do-nothing node:https server.
+  const base = await baseline(dir, ca, STEADY_S);
+
+  const result = {
+    when: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version },
+    config: { hosts: N, database: values.db, redis: values.redis, distributed_interval_s: 10, config_refresh_s: 60, logger_tls_period_s: 10, steady_window_s: windowS },
+    enrollment_storm: { seconds_to_fully_inventoried: stormSeconds, server_cpu_seconds: stormCpuS },
+    steady_state: {
+      checkins_per_second: reqs / windowS,
+      server_cpu_us_per_request: cpuPerReqUs,
+      baseline_cpu_us_per_request: base.cpuPerReqUs,
+      cpu_ratio_vs_baseline: cpuPerReqUs / base.cpuPerReqUs,
+      errors_in_window: after.err - before.err,
+      server_rss_mb: rss / 2 ** 20,
+      rss_per_host_kb: rss / N / 1024,
+      db_bytes_per_host: dbBytes / N,
+    },
+    latency_ms_whole_run: Object.fromEntries(Object.entries(final.endpoints).map(([k, e]) => [k, { requests: e.requests, errors: e.errors, p50: e.p50, p95: e.p95, p99: e.p99 }])),
+    total_errors: totalErrors(final),
+    simulator_rss_mb: final.rssBytes / 2 ** 20,
+  };
+  const outDir = join(ROOT, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  const stamp = result.when.replace(/[:.]/g, '-');
+  const tag = `${stamp}-${values.db}${values.redis ? '-redis' : ''}-${N}`;
+  writeFileSync(join(outDir, `${tag}.json`), JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(join(outDir, `${tag}.md`), markdown(result));
+  console.log(markdown(result));
+  process.exit(0);
+}
+
+function fileSize(f: string): number {
+  return existsSync(f) ? statSync(f).size : 0;
+}
+
+function sqliteCounter(file: string): () => Promise<number> {
+  let db: Database.Database | undefined;
+  return async () => {
+    db ??= new Database(file, { readonly: true, fileMustExist: true });
+    return (db.prepare('SELECT count(*) AS n FROM hosts WHERE detail_updated_at > 0').get() as { n: number }).n;
+  };
+}
+
+function pgCounter(url: string): () => Promise<number> {
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  return async () => Number((await pool.query('SELECT count(*) AS n FROM hosts WHERE detail_updated_at > 0')).rows[0].n);
+}
+
+async function pgSize(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const r = await c.query('SELECT pg_database_size(current_database()) AS n');
+  await c.end();
+  return Number(r.rows[0].n);
+}
+
+async function baseline(dir: string, ca: string, steadyS: number): Promise<{ cpuPerReqUs: number }> {
+  const port = PORT + 1;
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'baseline-server.ts'), join(dir, 'tls', 'server.pem'), join(dir, 'tls', 'server-key.pem'), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await sleep(1500);
+  const abort = new AbortController();
+  let latest: FleetStats | undefined;
+  const fleet = runFleet({ hosts: N, server: `https://127.0.0.1:${port}`, enrollSecret: 'x', caPem: ca, signal: abort.signal, reportEverySeconds: 2, onStats: (s) => (latest = s) });
+  await sleep(Math.min(60, N / 500 + 20) * 1000);
+  const b = { cpu: cpuMicros(proc.pid!), req: totalRequests(latest) };
+  await sleep(Math.min(steadyS, 30) * 1000);
+  const a = { cpu: cpuMicros(proc.pid!), req: totalRequests(latest) };
+  abort.abort();
+  await fleet;
+  proc.kill('SIGTERM');
+  return { cpuPerReqUs: (a.cpu - b.cpu) / Math.max(1, a.req - b.req) };
+}
+
+type Result = {
+  config: { hosts: number; database: string | undefined; redis: boolean | undefined };
+  enrollment_storm: { seconds_to_fully_inventoried: number | null };
+  steady_state: Record<string, number>;
+  latency_ms_whole_run: Record<string, { requests: number; errors: number; p50: number; p95: number; p99: number }>;
+  total_errors: number;
+};
+
+function markdown(r: Result): string {
+  const f = (n: number | null | undefined, d = 1) => (n === null || n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(d));
+  const s = r.steady_state;
+  const lines = [
+    `## ${r.config.hosts} hosts, ${r.config.database}${r.config.redis ? ' + Redis' : ''}`,
+    '',
+    '| measure | value |',
+    '| --- | --- |',
+    `| enrollment storm: all hosts enrolled and inventoried | ${f(r.enrollment_storm.seconds_to_fully_inventoried)} s |`,
+    `| steady-state check-ins per second | ${f(s['checkins_per_second'])} |`,
+    `| server CPU per agent request | ${f(s['server_cpu_us_per_request'])} µs |`,
+    `| baseline (node:https answering {}) CPU per request | ${f(s['baseline_cpu_us_per_request'])} µs |`,
+    `| ratio to baseline | ${f(s['cpu_ratio_vs_baseline'], 2)}× |`,
+    `| server RSS | ${f(s['server_rss_mb'])} MB (${f(s['rss_per_host_kb'])} KB/host) |`,
+    `| database size per host | ${f(s['db_bytes_per_host'], 0)} bytes |`,
+    `| errors (steady window / whole run) | ${s['errors_in_window']} / ${r.total_errors} |`,
+    '',
+    '| endpoint | requests | errors | p50 ms | p95 ms | p99 ms |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...Object.entries(r.latency_ms_whole_run).map(([k, e]) => `| ${k} | ${e.requests} | ${e.errors} | ${f(e.p50, 2)} | ${f(e.p95, 2)} | ${f(e.p99, 2)} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+await main();

@@ -176,7 +176,13 @@ export const SETTINGS: readonly Setting[] = [
 ];
 
 /** FLOTILLA_* variables read by the CLI, the simulator or tests, not by the server. */
-const OTHER_VARIABLES = new Set(['FLOTILLA_CONFIG', 'FLOTILLA_CLI_CONFIG', 'FLOTILLA_API_TOKEN', 'FLOTILLA_PASSWORD', 'FLOTILLA_BENCH_HOSTS']);
+const OTHER_VARIABLES = new Set([
+  'FLOTILLA_CONFIG',
+  'FLOTILLA_CLI_CONFIG',
+  'FLOTILLA_API_TOKEN',
+  'FLOTILLA_PASSWORD',
+  'FLOTILLA_BENCH_HOSTS',
+]);
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -17,13 +17,31 @@ describe(`${HOSTS} simulated hosts against a real Flotilla server`, () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'flotilla-sim-'));
-    const config = loadConfig({ env: { FLOTILLA_DATA_DIR: dir, FLOTILLA_PORT: '0', FLOTILLA_HOST: '127.0.0.1', FLOTILLA_LOG_LEVEL: 'warn', FLOTILLA_SEEN_FLUSH_INTERVAL_MS: '500' } });
+    const config = loadConfig({
+      env: {
+        FLOTILLA_DATA_DIR: dir,
+        FLOTILLA_PORT: '0',
+        FLOTILLA_HOST: '127.0.0.1',
+        FLOTILLA_LOG_LEVEL: 'warn',
+        FLOTILLA_SEEN_FLUSH_INTERVAL_MS: '500',
+      },
+    });
     server = await startServer(config);
     ca = readFileSync(join(dir, 'tls', 'ca.pem'), 'utf8');
     client = new FlotillaClient({ serverUrl: server.url, ca });
-    await client.setup({ email: 'admin@example.com', name: 'Admin', password: 'Simulated-fleet-1!' });
-    await client.request('POST', '/api/v1/fleet/spec/enroll_secret', { spec: { secrets: [{ secret: 'sim-enroll-secret' }] } });
-    await client.request('PATCH', '/api/v1/fleet/config', { agent_options: { config: { options: { distributed_interval: 2, config_refresh: 5, logger_tls_period: 2 } } } });
+    await client.setup({
+      email: 'admin@example.com',
+      name: 'Admin',
+      password: 'Simulated-fleet-1!',
+    });
+    await client.request('POST', '/api/v1/fleet/spec/enroll_secret', {
+      spec: { secrets: [{ secret: 'sim-enroll-secret' }] },
+    });
+    await client.request('PATCH', '/api/v1/fleet/config', {
+      agent_options: {
+        config: { options: { distributed_interval: 2, config_refresh: 5, logger_tls_period: 2 } },
+      },
+    });
   });
   afterAll(async () => {
     client.close();
@@ -48,10 +66,20 @@ describe(`${HOSTS} simulated hosts against a real Flotilla server`, () => {
 
     const { hosts } = await client.listHosts({ per_page: 1000 });
     expect(hosts).toHaveLength(HOSTS);
-    const missingVitals = hosts.filter((h) => h['detail_updated_at'] === '0001-01-01T00:00:00Z' || !h['os_version'] || !h['memory'] || !h['cpu_brand']);
+    const missingVitals = hosts.filter(
+      (h) =>
+        h['detail_updated_at'] === '0001-01-01T00:00:00Z' ||
+        !h['os_version'] ||
+        !h['memory'] ||
+        !h['cpu_brand'],
+    );
     expect(missingVitals.map((h) => h['hostname'])).toEqual([]);
     const linux = hosts.filter((h) => !['darwin', 'windows'].includes(h['platform'] as string));
-    expect(linux.every((h) => typeof h['primary_ip'] === 'string' && (h['primary_ip'] as string).length > 0)).toBe(true);
+    expect(
+      linux.every(
+        (h) => typeof h['primary_ip'] === 'string' && (h['primary_ip'] as string).length > 0,
+      ),
+    ).toBe(true);
     expect(new Set(hosts.map((h) => h['platform'])).size).toBeGreaterThanOrEqual(4);
   }, 120_000);
 });

@@ -142,13 +142,11 @@ export function installErrorHandler(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((req, reply) => {
     const uuid = randomUUID();
-    void reply
-      .code(404)
-      .send({
-        message: `No route ${req.method} ${req.url.split('?')[0]}`,
-        code: 'ROUTE_NOT_FOUND',
-        errors: [{ name: 'base', reason: 'not found' }],
-        uuid,
-      });
+    void reply.code(404).send({
+      message: `No route ${req.method} ${req.url.split('?')[0]}`,
+      code: 'ROUTE_NOT_FOUND',
+      errors: [{ name: 'base', reason: 'not found' }],
+      uuid,
+    });
   });
 }

@@ -32,8 +32,10 @@ const N = Number(values.hosts);
 const STEADY_S = Number(values.steady);
 const PORT = Number(values.port);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const totalRequests = (s: FleetStats | undefined) => (s ? Object.values(s.endpoints).reduce((a, e) => a + e.requests, 0) : 0);
-const totalErrors = (s: FleetStats | undefined) => (s ? Object.values(s.endpoints).reduce((a, e) => a + e.errors, 0) : 0);
+const totalRequests = (s: FleetStats | undefined) =>
+  s ? Object.values(s.endpoints).reduce((a, e) => a + e.requests, 0) : 0;
+const totalErrors = (s: FleetStats | undefined) =>
+  s ? Object.values(s.endpoints).reduce((a, e) => a + e.errors, 0) : 0;
 
 async function waitFor(url: string, ca: string | undefined, ms = 60_000): Promise<void> {
   const c = new FlotillaClient({ serverUrl: url, ca });
@@ -70,23 +72,52 @@ async function main(): Promise<void> {
     ...(databaseUrl ? { FLOTILLA_DATABASE_URL: databaseUrl } : {}),
     ...(values.redis ? { FLOTILLA_REDIS_URL: 'redis://127.0.0.1:6379' } : {}),
   };
-  const server: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'packages/cli/src/main.ts'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const server: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'packages/cli/src/main.ts'), 'serve'],
+    { env, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const url = `https://127.0.0.1:${PORT}`;
   for (let i = 0; i < 100 && !existsSync(join(dir, 'tls', 'ca.pem')); i++) await sleep(200);
   const ca = readFileSync(join(dir, 'tls', 'ca.pem'), 'utf8');
   await waitFor(url, ca);
   const client = new FlotillaClient({ serverUrl: url, ca });
   await client.setup({ email: 'bench@example.com', name: 'Bench', password: 'Benchmark-pass-1!' });
-  await client.request('POST', '/api/v1/fleet/spec/enroll_secret', { spec: { secrets: [{ secret: 'bench-enroll-secret' }] } });
-  await client.request('PATCH', '/api/v1/fleet/config', { agent_options: { config: { options: { distributed_interval: 10, config_refresh: 60, logger_tls_period: 10, pack_delimiter: '/' } } } });
+  await client.request('POST', '/api/v1/fleet/spec/enroll_secret', {
+    spec: { secrets: [{ secret: 'bench-enroll-secret' }] },
+  });
+  await client.request('PATCH', '/api/v1/fleet/config', {
+    agent_options: {
+      config: {
+        options: {
+          distributed_interval: 10,
+          config_refresh: 60,
+          logger_tls_period: 10,
+          pack_delimiter: '/',
+        },
+      },
+    },
+  });
 
-  const inventoried = databaseUrl ? pgCounter(databaseUrl) : sqliteCounter(join(dir, 'flotilla.db'));
+  const inventoried = databaseUrl
+    ? pgCounter(databaseUrl)
+    : sqliteCounter(join(dir, 'flotilla.db'));
   const pid = server.pid!;
-  console.log(`bench: ${N} hosts, ${values.db}${values.redis ? ' + redis' : ''}, server pid ${pid}`);
+  console.log(
+    `bench: ${N} hosts, ${values.db}${values.redis ? ' + redis' : ''}, server pid ${pid}`,
+  );
 
   const abort = new AbortController();
   let latest: FleetStats | undefined;
-  const fleet = runFleet({ hosts: N, server: url, enrollSecret: 'bench-enroll-secret', caPem: ca, signal: abort.signal, reportEverySeconds: 2, onStats: (s) => (latest = s) });
+  const fleet = runFleet({
+    hosts: N,
+    server: url,
+    enrollSecret: 'bench-enroll-secret',
+    caPem: ca,
+    signal: abort.signal,
+    reportEverySeconds: 2,
+    onStats: (s) => (latest = s),
+  });
 
   // Enrollment storm: until every host is enrolled and has its vitals ingested.
   const t0 = Date.now();
@@ -99,23 +130,38 @@ async function main(): Promise<void> {
       stormSeconds = (Date.now() - t0) / 1000;
       break;
     }
-    if ((Date.now() - t0) % 10_000 < 1000) console.log(`  storm: ${done}/${N} inventoried after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    if ((Date.now() - t0) % 10_000 < 1000)
+      console.log(
+        `  storm: ${done}/${N} inventoried after ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      );
   }
   const stormCpuS = (cpuMicros(pid) - cpuStart) / 1e6;
   console.log(`storm: ${stormSeconds ?? 'not finished'} s, server CPU ${stormCpuS.toFixed(1)} s`);
 
   // Steady state: let the fleet settle, then measure a window.
   await sleep(15_000);
-  const before = { cpu: cpuMicros(pid), req: totalRequests(latest), err: totalErrors(latest), at: Date.now() };
+  const before = {
+    cpu: cpuMicros(pid),
+    req: totalRequests(latest),
+    err: totalErrors(latest),
+    at: Date.now(),
+  };
   await sleep(STEADY_S * 1000);
-  const after = { cpu: cpuMicros(pid), req: totalRequests(latest), err: totalErrors(latest), at: Date.now() };
+  const after = {
+    cpu: cpuMicros(pid),
+    req: totalRequests(latest),
+    err: totalErrors(latest),
+    at: Date.now(),
+  };
   const windowS = (after.at - before.at) / 1000;
   const reqs = after.req - before.req;
   const cpuPerReqUs = reqs > 0 ? (after.cpu - before.cpu) / reqs : NaN;
   const rss = rssBytes(pid);
   abort.abort();
   const final = await fleet;
-  const dbBytes = databaseUrl ? await pgSize(databaseUrl) : fileSize(join(dir, 'flotilla.db')) + fileSize(join(dir, 'flotilla.db-wal'));
+  const dbBytes = databaseUrl
+    ? await pgSize(databaseUrl)
+    : fileSize(join(dir, 'flotilla.db')) + fileSize(join(dir, 'flotilla.db-wal'));
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));
   client.close();
@@ -125,8 +171,21 @@ async function main(): Promise<void> {
 
   const result = {
     when: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version },
-    config: { hosts: N, database: values.db, redis: values.redis, distributed_interval_s: 10, config_refresh_s: 60, logger_tls_period_s: 10, steady_window_s: windowS },
+    machine: {
+      cpus: cpus().length,
+      cpu_model: cpus()[0]?.model,
+      memory_gb: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+    },
+    config: {
+      hosts: N,
+      database: values.db,
+      redis: values.redis,
+      distributed_interval_s: 10,
+      config_refresh_s: 60,
+      logger_tls_period_s: 10,
+      steady_window_s: windowS,
+    },
     enrollment_storm: { seconds_to_fully_inventoried: stormSeconds, server_cpu_seconds: stormCpuS },
     steady_state: {
       checkins_per_second: reqs / windowS,
@@ -138,7 +197,12 @@ async function main(): Promise<void> {
       rss_per_host_kb: rss / N / 1024,
       db_bytes_per_host: dbBytes / N,
     },
-    latency_ms_whole_run: Object.fromEntries(Object.entries(final.endpoints).map(([k, e]) => [k, { requests: e.requests, errors: e.errors, p50: e.p50, p95: e.p95, p99: e.p99 }])),
+    latency_ms_whole_run: Object.fromEntries(
+      Object.entries(final.endpoints).map(([k, e]) => [
+        k,
+        { requests: e.requests, errors: e.errors, p50: e.p50, p95: e.p95, p99: e.p99 },
+      ]),
+    ),
     total_errors: totalErrors(final),
     simulator_rss_mb: final.rssBytes / 2 ** 20,
   };
@@ -160,13 +224,20 @@ function sqliteCounter(file: string): () => Promise<number> {
   let db: Database.Database | undefined;
   return async () => {
     db ??= new Database(file, { readonly: true, fileMustExist: true });
-    return (db.prepare('SELECT count(*) AS n FROM hosts WHERE detail_updated_at > 0').get() as { n: number }).n;
+    return (
+      db.prepare('SELECT count(*) AS n FROM hosts WHERE detail_updated_at > 0').get() as {
+        n: number;
+      }
+    ).n;
   };
 }
 
 function pgCounter(url: string): () => Promise<number> {
   const pool = new pg.Pool({ connectionString: url, max: 1 });
-  return async () => Number((await pool.query('SELECT count(*) AS n FROM hosts WHERE detail_updated_at > 0')).rows[0].n);
+  return async () =>
+    Number(
+      (await pool.query('SELECT count(*) AS n FROM hosts WHERE detail_updated_at > 0')).rows[0].n,
+    );
 }
 
 async function pgSize(url: string): Promise<number> {
@@ -177,13 +248,36 @@ async function pgSize(url: string): Promise<number> {
   return Number(r.rows[0].n);
 }
 
-async function baseline(dir: string, ca: string, steadyS: number): Promise<{ cpuPerReqUs: number }> {
+async function baseline(
+  dir: string,
+  ca: string,
+  steadyS: number,
+): Promise<{ cpuPerReqUs: number }> {
   const port = PORT + 1;
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'baseline-server.ts'), join(dir, 'tls', 'server.pem'), join(dir, 'tls', 'server-key.pem'), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const proc = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'baseline-server.ts'),
+      join(dir, 'tls', 'server.pem'),
+      join(dir, 'tls', 'server-key.pem'),
+      String(port),
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   await sleep(1500);
   const abort = new AbortController();
   let latest: FleetStats | undefined;
-  const fleet = runFleet({ hosts: N, server: `https://127.0.0.1:${port}`, enrollSecret: 'x', caPem: ca, signal: abort.signal, reportEverySeconds: 2, onStats: (s) => (latest = s) });
+  const fleet = runFleet({
+    hosts: N,
+    server: `https://127.0.0.1:${port}`,
+    enrollSecret: 'x',
+    caPem: ca,
+    signal: abort.signal,
+    reportEverySeconds: 2,
+    onStats: (s) => (latest = s),
+  });
   await sleep(Math.min(60, N / 500 + 20) * 1000);
   const b = { cpu: cpuMicros(proc.pid!), req: totalRequests(latest) };
   await sleep(Math.min(steadyS, 30) * 1000);
@@ -198,12 +292,16 @@ type Result = {
   config: { hosts: number; database: string | undefined; redis: boolean | undefined };
   enrollment_storm: { seconds_to_fully_inventoried: number | null };
   steady_state: Record<string, number>;
-  latency_ms_whole_run: Record<string, { requests: number; errors: number; p50: number; p95: number; p99: number }>;
+  latency_ms_whole_run: Record<
+    string,
+    { requests: number; errors: number; p50: number; p95: number; p99: number }
+  >;
   total_errors: number;
 };
 
 function markdown(r: Result): string {
-  const f = (n: number | null | undefined, d = 1) => (n === null || n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(d));
+  const f = (n: number | null | undefined, d = 1) =>
+    n === null || n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(d);
   const s = r.steady_state;
   const lines = [
     `## ${r.config.hosts} hosts, ${r.config.database}${r.config.redis ? ' + Redis' : ''}`,
@@ -221,7 +319,10 @@ function markdown(r: Result): string {
     '',
     '| endpoint | requests | errors | p50 ms | p95 ms | p99 ms |',
     '| --- | --- | --- | --- | --- | --- |',
-    ...Object.entries(r.latency_ms_whole_run).map(([k, e]) => `| ${k} | ${e.requests} | ${e.errors} | ${f(e.p50, 2)} | ${f(e.p95, 2)} | ${f(e.p99, 2)} |`),
+    ...Object.entries(r.latency_ms_whole_run).map(
+      ([k, e]) =>
+        `| ${k} | ${e.requests} | ${e.errors} | ${f(e.p50, 2)} | ${f(e.p95, 2)} | ${f(e.p99, 2)} |`,
+    ),
     '',
   ];
   return lines.join('\n');

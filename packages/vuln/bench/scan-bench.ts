@@ -13,7 +13,9 @@ const fx = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'fixtures
 const t0 = performance.now();
 const db = emptyDatabase();
 for (const c of ['kinetic', 'lunar', 'mantic']) {
-  db.oval.push(parseOval(readFeedText(join(fx, 'ubuntu-oval', `com.ubuntu.${c}.usn.oval.xml.gz`)), c));
+  db.oval.push(
+    parseOval(readFeedText(join(fx, 'ubuntu-oval', `com.ubuntu.${c}.usn.oval.xml.gz`)), c),
+  );
 }
 let osv = parseOsv(readFileSync(join(fx, 'osv-samples', 'ubuntu', 'USN-5614-1.json'), 'utf8'));
 osv = parseOsv(
@@ -21,14 +23,23 @@ osv = parseOsv(
     id: 'BENCH-PYPI',
     aliases: ['CVE-2099-0001'],
     modified: 'x',
-    affected: [{ package: { ecosystem: 'PyPI', name: 'requests' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '2.31.0' }] }] }],
+    affected: [
+      {
+        package: { ecosystem: 'PyPI', name: 'requests' },
+        ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '2.31.0' }] }],
+      },
+    ],
   }),
   'bench',
   osv,
 );
 db.osv = osv;
 const nvd = parseNvd(readFileSync(join(fx, 'nvd', 'vuls-data-update-CVE-2021-44228.json'), 'utf8'));
-db.nvd = parseNvd(readFileSync(join(fx, 'nvd', 'vunnel-nvd-api2-full-page.json'), 'utf8'), 'page', nvd);
+db.nvd = parseNvd(
+  readFileSync(join(fx, 'nvd', 'vunnel-nvd-api2-full-page.json'), 'utf8'),
+  'page',
+  nvd,
+);
 const loadSeconds = (performance.now() - t0) / 1000;
 
 interface Raw {
@@ -37,7 +48,10 @@ interface Raw {
   packages: { name: string; version: string; source?: string }[];
 }
 const bases = ['22.10-kinetic', '23.04-lunar', '23.10-mantic'].map(
-  (r) => JSON.parse(readFileSync(join(fx, 'inventories', 'synthetic', `synthetic-ubuntu-${r}.json`), 'utf8')) as Raw,
+  (r) =>
+    JSON.parse(
+      readFileSync(join(fx, 'inventories', 'synthetic', `synthetic-ubuntu-${r}.json`), 'utf8'),
+    ) as Raw,
 );
 
 // Deterministic PRNG so runs are comparable.
@@ -53,7 +67,11 @@ const variants = new Map<string, string[]>();
 const variantOf = (name: string, version: string): string => {
   let list = variants.get(`${name}\0${version}`);
   if (!list) {
-    list = [version, `${version}.1`, version.replace(/(\d+)$/, (d) => String(Math.max(0, Number(d) - 1)))];
+    list = [
+      version,
+      `${version}.1`,
+      version.replace(/(\d+)$/, (d) => String(Math.max(0, Number(d) - 1))),
+    ];
     variants.set(`${name}\0${version}`, list);
   }
   const r = rand();
@@ -61,7 +79,11 @@ const variantOf = (name: string, version: string): string => {
 };
 const languagePackages = (): InstalledPackage[] => [
   { name: 'requests', version: rand() < 0.5 ? '2.28.1' : '2.31.0', type: 'python' },
-  { name: 'org.apache.logging.log4j:log4j-core', version: rand() < 0.3 ? '2.14.1' : '2.17.2', type: 'maven' },
+  {
+    name: 'org.apache.logging.log4j:log4j-core',
+    version: rand() < 0.3 ? '2.14.1' : '2.17.2',
+    type: 'maven',
+  },
 ];
 
 const hosts: HostInventory[] = [];
@@ -71,7 +93,12 @@ for (let i = 0; i < HOSTS; i++) {
   const packages: InstalledPackage[] = [];
   for (const p of base.packages) {
     if (rand() < 0.03) continue; // not every host has every package
-    packages.push({ name: p.name, version: variantOf(p.name, p.version), type: 'deb', ...(p.source ? { source: p.source } : {}) });
+    packages.push({
+      name: p.name,
+      version: variantOf(p.name, p.version),
+      type: 'deb',
+      ...(p.source ? { source: p.source } : {}),
+    });
   }
   packages.push(...languagePackages());
   hosts.push({

@@ -11,7 +11,9 @@ import type { TlsFixture } from '../test/helpers/tls-fixture.js';
 
 const CONFIG = {
   options: { distributed_interval: 10, logger_tls_period: 10, config_refresh: 60 },
-  decorators: { load: ['SELECT uuid AS host_uuid FROM system_info', 'SELECT hostname FROM system_info'] },
+  decorators: {
+    load: ['SELECT uuid AS host_uuid FROM system_info', 'SELECT hostname FROM system_info'],
+  },
   schedule: {
     ports: { query: 'SELECT pid, port, protocol, address FROM listening_ports', interval: 120 },
     os: { query: 'SELECT * FROM os_version', interval: 300, snapshot: true },
@@ -24,7 +26,10 @@ if (cluster.isPrimary) {
   for (let i = 0; i < processes; i++) cluster.fork({ FAKE_TLS: JSON.stringify(tls) });
   let ready = 0;
   cluster.on('message', (_w, port: number) => {
-    if (++ready === processes) process.stdout.write(`${JSON.stringify({ url: `https://127.0.0.1:${port}`, caFile: tls.caFile })}\n`);
+    if (++ready === processes)
+      process.stdout.write(
+        `${JSON.stringify({ url: `https://127.0.0.1:${port}`, caFile: tls.caFile })}\n`,
+      );
   });
 } else {
   const tls = JSON.parse(process.env['FAKE_TLS'] ?? '{}') as TlsFixture;

@@ -13,10 +13,16 @@ const hosts = Number(process.argv[2] ?? 2000);
 const seconds = Number(process.argv[3] ?? 90);
 const workers = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
 
-const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fake-server.ts', import.meta.url)), '2'], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const first = await new Promise<string>((resolve) => createInterface({ input: child.stdout }).once('line', resolve));
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', fileURLToPath(new URL('./fake-server.ts', import.meta.url)), '2'],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
+const first = await new Promise<string>((resolve) =>
+  createInterface({ input: child.stdout }).once('line', resolve),
+);
 const { url, caFile } = JSON.parse(first) as { url: string; caFile: string };
 
 const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
@@ -30,10 +36,15 @@ const stats = await runFleet({
   durationSeconds: seconds,
   ...(workers === undefined ? {} : { workers }),
   reportEverySeconds: 15,
-  onStats: (s) => console.log(`t=${s.elapsedSeconds}s enrolled=${s.enrolled} rss=${mib(s.rssBytes)} MiB reads=${s.endpoints.distributed_read.requests} errors=${Object.values(s.endpoints).reduce((a, e) => a + e.errors, 0)}`),
+  onStats: (s) =>
+    console.log(
+      `t=${s.elapsedSeconds}s enrolled=${s.enrolled} rss=${mib(s.rssBytes)} MiB reads=${s.endpoints.distributed_read.requests} errors=${Object.values(s.endpoints).reduce((a, e) => a + e.errors, 0)}`,
+    ),
 });
 const rss = process.memoryUsage().rss;
 console.log(formatStats(stats));
-console.log(`final rss=${mib(rss)} MiB; (rss - baseline) / hosts = ${((rss - baseline) / hosts / 1024).toFixed(1)} KiB`);
+console.log(
+  `final rss=${mib(rss)} MiB; (rss - baseline) / hosts = ${((rss - baseline) / hosts / 1024).toFixed(1)} KiB`,
+);
 child.kill();
 process.exit(0);

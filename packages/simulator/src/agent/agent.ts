@@ -69,8 +69,6 @@ interface QueryState {
 
 class NodeInvalid extends Error {}
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /**
  * One simulated osqueryd: enrolls with its host's details, follows the config the server
  * returns (options, schedule, packs, decorators), answers distributed queries and ships
@@ -88,6 +86,7 @@ export class OsqueryAgent {
   private running = false;
   private enrolling: Promise<void> | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly wakers = new Set<() => void>();
   private states = new Map<string, QueryState>();
   private results: string[] = [];
   private statuses: string[] = [];
@@ -134,6 +133,25 @@ export class OsqueryAgent {
     return Number.isFinite(n) && n > 0 ? n : fallback;
   }
 
+  /** A wait that ends early when the agent stops, so a stopped fleet leaves no timers behind. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.running) {
+        resolve();
+        return;
+      }
+      const wake = (): void => {
+        clearTimeout(t);
+        this.timers.delete(t);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const t = setTimeout(wake, Math.max(0, ms));
+      this.timers.add(t);
+      this.wakers.add(wake);
+    });
+  }
+
   private later(ms: number, fn: () => Promise<void> | void): void {
     if (!this.running) return;
     const t = setTimeout(
@@ -151,15 +169,12 @@ export class OsqueryAgent {
     this.running = true;
     this.status(0, 'init.cpp', 676, `osquery initialized [version=${OSQUERY_VERSION}]`);
     if (this.options.startDelayMs !== undefined && this.options.startDelayMs > 0)
-      await sleep(this.options.startDelayMs);
+      await this.pause(this.options.startDelayMs);
     if (!this.running) return;
     await this.ensureEnrolled();
     if (!this.running) return;
     await this.refreshConfig();
-    this.later(
-      this.seconds('config_refresh', 0) > 0 ? this.seconds('config_refresh', 60) * 1000 : 60_000,
-      () => this.configLoop(),
-    );
+    this.later(this.configRefreshSeconds() * 1000, () => this.configLoop());
     this.later(0, () => this.distributedLoop());
     this.later(this.seconds('logger_tls_period', 4) * 1000, () => this.loggerLoop());
     this.scheduleNext();
@@ -170,6 +185,7 @@ export class OsqueryAgent {
     this.running = false;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const wake of [...this.wakers]) wake();
     this.transport.close();
   }
 
@@ -230,7 +246,7 @@ export class OsqueryAgent {
         return await fn();
       } catch (err) {
         if (i >= attempts || !this.running) throw err;
-        await sleep(i * i * 1000);
+        await this.pause(i * i * 1000);
       }
     }
   }
@@ -271,7 +287,7 @@ export class OsqueryAgent {
         this.observer?.event('enrolled');
         return;
       } catch {
-        await sleep(Math.min(attempt * attempt, maxInterval) * 1000);
+        await this.pause(Math.min(attempt * attempt, maxInterval) * 1000);
       }
     }
   }
@@ -288,15 +304,19 @@ export class OsqueryAgent {
         return;
       } catch {
         if (this.config !== undefined) return;
-        await sleep(Math.min(60, 2 ** attempt) * 1000);
+        await this.pause(Math.min(60, 2 ** attempt) * 1000);
       }
     }
   }
 
   private async configLoop(): Promise<void> {
     await this.refreshConfig();
-    const refresh = this.seconds('config_refresh', this.seconds('config_tls_refresh', 60));
-    this.later(refresh * 1000, () => this.configLoop());
+    this.later(this.configRefreshSeconds() * 1000, () => this.configLoop());
+  }
+
+  /** config_refresh (or its old name config_tls_refresh) from the config's options; 60 s if unset. */
+  private configRefreshSeconds(): number {
+    return this.seconds('config_refresh', this.seconds('config_tls_refresh', 60));
   }
 
   /** Applies a config: flags from `options`, the host's share of the schedule, decorators. */

@@ -57,13 +57,6 @@ const FLAG_DEFAULTS: readonly (readonly [string, string, string, string])[] = [
   ['tls_session_timeout', 'uint32', '3600', 'TLS session keep alive timeout in seconds'],
 ];
 
-/** The flag's current value: runtime override, else its default. */
-export function flagValue(host: SimHost, name: string): string | undefined {
-  const override = host.runtime.flags[name];
-  if (override !== undefined) return override;
-  return FLAG_DEFAULTS.find((f) => f[0] === name)?.[2];
-}
-
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 const pad = (n: number): string => String(n).padStart(2, '0');
 

@@ -1,4 +1,3 @@
-import type { SimHost } from '../host/sim-host.js';
 import type { Row } from '../host/sql-engine.js';
 import type { TableGenerator } from './profile.js';
 

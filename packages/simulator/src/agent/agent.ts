@@ -69,6 +69,12 @@ interface QueryState {
 
 class NodeInvalid extends Error {}
 
+/** A 2xx answer: parsed body, and the text (configs are interned by it). */
+interface Reply {
+  json: Record<string, unknown>;
+  text: string;
+}
+
 /**
  * One simulated osqueryd: enrolls with its host's details, follows the config the server
  * returns (options, schedule, packs, decorators), answers distributed queries and ships
@@ -195,11 +201,7 @@ export class OsqueryAgent {
 
   // ---------------------------------------------------------------- requests
 
-  private async call(
-    endpoint: Endpoint,
-    body: string,
-    gzip = false,
-  ): Promise<Record<string, unknown>> {
+  private async call(endpoint: Endpoint, body: string, gzip = false): Promise<Reply> {
     const started = performance.now();
     let ok = false;
     try {
@@ -216,18 +218,14 @@ export class OsqueryAgent {
       if (json['node_invalid'] === true) throw new NodeInvalid(`${endpoint}: node_invalid`);
       if (res.status < 200 || res.status >= 300) throw new Error(`${endpoint}: HTTP ${res.status}`);
       ok = true;
-      return endpoint === 'config' ? { ...json, __raw: res.text } : json;
+      return { json, text: res.text };
     } finally {
       this.observer?.request(endpoint, performance.now() - started, ok);
     }
   }
 
   /** Calls `endpoint`, re-enrolling once when the server says the node key is invalid. */
-  private async authed(
-    endpoint: Endpoint,
-    body: () => string,
-    gzip = false,
-  ): Promise<Record<string, unknown>> {
+  private async authed(endpoint: Endpoint, body: () => string, gzip = false): Promise<Reply> {
     try {
       return await this.call(endpoint, body(), gzip);
     } catch (err) {
@@ -280,8 +278,8 @@ export class OsqueryAgent {
     const maxInterval = this.seconds('tls_enroll_max_interval', 600);
     for (let attempt = 1; this.running; attempt++) {
       try {
-        const res = await this.call('enroll', this.enrollRequestBody());
-        const key = typeof res['node_key'] === 'string' ? res['node_key'] : '';
+        const { json } = await this.call('enroll', this.enrollRequestBody());
+        const key = typeof json['node_key'] === 'string' ? json['node_key'] : '';
         if (key === '') throw new Error('No node key returned from TLS enroll plugin');
         this.nodeKey = key;
         this.observer?.event('enrolled');
@@ -300,7 +298,7 @@ export class OsqueryAgent {
         const res = await this.withAttempts(3, () =>
           this.authed('config', () => nodeKeyBody(this.nodeKey ?? '')),
         );
-        this.applyConfig(internConfig(String(res['__raw'])));
+        this.applyConfig(internConfig(res.text));
         return;
       } catch {
         if (this.config !== undefined) return;
@@ -397,7 +395,7 @@ export class OsqueryAgent {
   async distributedOnce(): Promise<number> {
     await this.ensureEnrolled();
     const attempts = this.seconds('distributed_tls_max_attempts', 3);
-    const work = await this.withAttempts(attempts, () =>
+    const { json: work } = await this.withAttempts(attempts, () =>
       this.authed('distributed_read', () => nodeKeyBody(this.nodeKey ?? '')),
     );
     const accelerate = work['accelerate'];

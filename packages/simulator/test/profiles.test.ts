@@ -190,3 +190,21 @@ describe('event tables', () => {
     expect(rows.length).toBeGreaterThan(0);
   });
 });
+
+describe('osquery_registry', () => {
+  it('lists the platform tables so discovery queries on optional tables behave', () => {
+    const ubuntu = new SimHost(getProfile('ubuntu-22.04'), 1);
+    const gate = (t: string): number =>
+      query(
+        ubuntu,
+        `SELECT 1 FROM osquery_registry WHERE active = true AND registry = 'table' AND name = '${t}'`,
+      ).length;
+    expect(gate('deb_packages')).toBe(1);
+    expect(gate('orbit_info')).toBe(0);
+    expect(gate('apps')).toBe(0);
+    const mac = new SimHost(getProfile('macos-14'), 1);
+    expect(
+      query(mac, "SELECT count(*) AS n FROM osquery_registry WHERE name = 'apps'")[0]?.['n'],
+    ).toBe('1');
+  });
+});

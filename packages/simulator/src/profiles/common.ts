@@ -1,3 +1,5 @@
+import { tablesFor } from '../host/schema.js';
+import type { OsqueryPlatform } from '../host/schema.js';
 import type { Row } from '../host/sql-engine.js';
 import type { TableGenerator } from './profile.js';
 
@@ -71,11 +73,30 @@ export function asciiTime(unixSeconds: number): string {
 
 /** Tables every osqueryd has, whatever the OS. */
 export function commonTables(
+  platform: OsqueryPlatform,
   buildPlatform: string,
   buildDistro: string,
   platformMask: number,
 ): [string, TableGenerator][] {
+  // Fleet gates queries on optional tables with `SELECT 1 FROM osquery_registry WHERE …`.
+  const registry: Row[] = [
+    ...tablesFor(platform).map((t) => ({
+      registry: 'table',
+      name: t.name,
+      owner_uuid: 0,
+      internal: 0,
+      active: 1,
+    })),
+    ...['config', 'logger', 'distributed', 'enroll'].map((r) => ({
+      registry: r,
+      name: 'tls',
+      owner_uuid: 0,
+      internal: 0,
+      active: 1,
+    })),
+  ];
   return [
+    ['osquery_registry', () => registry],
     [
       'osquery_info',
       (h): Row[] => [

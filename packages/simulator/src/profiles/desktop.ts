@@ -107,7 +107,7 @@ function networkTables(ifname: string, windows: boolean): [string, TableGenerato
 /** macOS 14 laptop. */
 export function macosProfile(): Profile {
   const tables: [string, TableGenerator][] = [
-    ...commonTables('darwin', '10.14', 21),
+    ...commonTables('darwin', 'darwin', '10.14', 21),
     ...eventTables('darwin'),
     ...networkTables('en0', false),
     [
@@ -298,18 +298,22 @@ export function macosProfile(): Profile {
     ],
     [
       'disk_encryption',
-      (h): Row[] => [
-        {
-          name: '/dev/disk3s1',
-          uuid: h.uuid,
-          encrypted: h.rand('fv')() < 0.9 ? 1 : 0,
-          type: 'APFS Encryption',
-          encryption_status: 'encrypted',
-          uid: '',
-          user_uuid: '',
-          filevault_status: 'on',
-        },
-      ],
+      (h): Row[] => {
+        // FileVault: osquery names the unlocking user, which Fleet requires before calling it on.
+        const on = h.rand('fv')() < 0.9;
+        return [
+          {
+            name: '/dev/disk3s1',
+            uuid: h.uuid,
+            encrypted: on ? 1 : 0,
+            type: on ? 'APFS Encryption' : '',
+            encryption_status: on ? 'encrypted' : 'not encrypted',
+            uid: on ? '501' : '',
+            user_uuid: on ? h.uuid.replace(/^.{8}/, 'A1B2C3D4') : '',
+            filevault_status: on ? 'on' : 'off',
+          },
+        ];
+      },
     ],
     [
       'apps',
@@ -380,7 +384,7 @@ export function macosProfile(): Profile {
 /** Windows 11 laptop. */
 export function windowsProfile(): Profile {
   const tables: [string, TableGenerator][] = [
-    ...commonTables('windows', '10', 2),
+    ...commonTables('windows', 'windows', '10', 2),
     ...networkTables('', true),
     [
       'os_version',

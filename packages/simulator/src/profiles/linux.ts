@@ -211,6 +211,7 @@ export function linuxProfile(spec: LinuxSpec): Profile {
 
   const tables: [string, TableGenerator][] = [
     ...commonTables(
+      'linux',
       spec.family === 'rhel' ? 'centos' : 'ubuntu',
       spec.family === 'rhel' ? 'centos7' : 'focal',
       9,

@@ -208,3 +208,25 @@ describe('osquery_registry', () => {
     ).toBe('1');
   });
 });
+
+describe('linux security tables', () => {
+  it('join users to their groups, and sockets to their processes', () => {
+    const host = new SimHost(getProfile('ubuntu-22.04'), 4);
+    const admins = query(
+      host,
+      "SELECT u.username FROM users u JOIN user_groups ug ON u.uid = ug.uid JOIN groups g ON g.gid = ug.gid WHERE g.groupname = 'sudo'",
+    );
+    expect(admins).toHaveLength(1);
+    const listeners = query(
+      host,
+      "SELECT p.name, s.local_port FROM process_open_sockets s JOIN processes p USING (pid) WHERE s.state = 'LISTEN' AND s.local_port = 22",
+    );
+    expect(listeners).toEqual([{ name: 'sshd', local_port: '22' }]);
+    expect(query(host, 'SELECT count(*) AS n FROM authorized_keys')[0]?.['n']).not.toBe('0');
+    expect(
+      query(new SimHost(getProfile('rhel-9'), 4), 'SELECT name FROM yum_sources').map(
+        (r) => r['name'],
+      ),
+    ).toEqual(['BaseOS', 'AppStream']);
+  });
+});

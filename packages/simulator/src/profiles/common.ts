@@ -59,13 +59,14 @@ const FLAG_DEFAULTS: readonly (readonly [string, string, string, string])[] = [
 ];
 
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number): string => String(n).padStart(2, '0');
 
 /** osquery's calendarTime: asctime() in UTC plus " UTC", e.g. "Tue Nov  4 04:12:35 2026 UTC". */
 export function asciiTime(unixSeconds: number): string {
   const d = new Date(unixSeconds * 1000);
   const day = WEEKDAYS[d.getUTCDay()]?.slice(0, 3) ?? '';
-  const month = d.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' });
+  const month = MONTHS[d.getUTCMonth()] ?? '';
   const dom = String(d.getUTCDate()).padStart(2, ' ');
   const hms = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
   return `${day} ${month} ${dom} ${hms} ${d.getUTCFullYear()} UTC`;
@@ -173,7 +174,7 @@ export function commonTables(
             timezone: 'UTC',
             local_timezone: 'UTC',
             unix_time: now,
-            timestamp: asciiTime(now).replace(/ UTC$/, ' UTC'),
+            timestamp: asciiTime(now),
             datetime: iso,
             iso_8601: iso,
             win_timestamp: BigInt(now) * 10_000_000n + 116_444_736_000_000_000n,

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 
 /** One column of an osquery table, as in osquery's generated schema JSON. */
 export interface OsqueryColumn {
@@ -19,13 +20,14 @@ export interface OsqueryTable {
 /** osquery's platform names as they appear in the schema and in query `platform` filters. */
 export type OsqueryPlatform = 'linux' | 'darwin' | 'windows';
 
-const schemaUrl = new URL('../../data/osquery-schema-5.23.1.json', import.meta.url);
+// Stored gzipped (byte-identical inside): 67 KB instead of 720 KB, and out of formatters' way.
+const schemaUrl = new URL('../../data/osquery-schema-5.23.1.json.gz', import.meta.url);
 
 let cached: readonly OsqueryTable[] | undefined;
 
 /** The osquery 5.23.1 table catalogue shipped in `data/`. */
 export function loadSchema(): readonly OsqueryTable[] {
-  cached ??= JSON.parse(readFileSync(schemaUrl, 'utf8')) as OsqueryTable[];
+  cached ??= JSON.parse(gunzipSync(readFileSync(schemaUrl)).toString('utf8')) as OsqueryTable[];
   return cached;
 }
 

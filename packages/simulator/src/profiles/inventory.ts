@@ -23,12 +23,44 @@ export interface Inventory {
 
 const cache = new Map<string, Inventory>();
 
-/** Loads `data/inventories/<name>.json` once per process. */
+/** Parses an inventory file: `# key: value` header lines, a column line, then tab-separated rows. */
+export function parseInventory(text: string): Inventory {
+  const meta = new Map<string, string>();
+  const lines = text.split('\n').filter((l) => l !== '');
+  while (lines[0]?.startsWith('# ') === true) {
+    const line = lines.shift() ?? '';
+    const colon = line.indexOf(':');
+    meta.set(line.slice(2, colon).trim(), line.slice(colon + 1).trim());
+  }
+  const columns = (lines.shift() ?? '').split('\t');
+  const format = meta.get('format') === 'rpm' ? 'rpm' : 'deb';
+  const packages = lines.map((line) => {
+    const cells = line.split('\t');
+    const get = (name: string): string => cells[columns.indexOf(name)] ?? '';
+    const pkg: InventoryPackage = { name: get('name'), version: get('version'), arch: get('arch') };
+    if (get('source') !== '') pkg.source = get('source');
+    if (format === 'rpm') {
+      pkg.release = get('release');
+      pkg.epoch = get('epoch');
+    }
+    return pkg;
+  });
+  return {
+    origin: meta.get('origin') ?? '',
+    family: meta.get('family') ?? '',
+    release: meta.get('release') ?? '',
+    kernel: meta.get('kernel') ?? '',
+    format,
+    packages,
+  };
+}
+
+/** Loads `data/inventories/<name>.tsv` once per process. */
 export function loadInventory(name: string): Inventory {
   let inv = cache.get(name);
   if (inv === undefined) {
-    const url = new URL(`../../data/inventories/${name}.json`, import.meta.url);
-    inv = JSON.parse(readFileSync(url, 'utf8')) as Inventory;
+    const url = new URL(`../../data/inventories/${name}.tsv`, import.meta.url);
+    inv = parseInventory(readFileSync(url, 'utf8'));
     cache.set(name, inv);
   }
   return inv;

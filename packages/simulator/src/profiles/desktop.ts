@@ -20,6 +20,38 @@ function model(
   return pick(h.rand('model'), LAPTOP_MODELS[platform]);
 }
 
+/** system_info for a laptop of `platform`'s models; `differs` holds what the OSes report differently. */
+function laptopSystemInfo(
+  h: SimHost,
+  platform: 'darwin' | 'windows',
+  differs: { hostname: string; cpu_type: string; cpu_subtype: string; computer_name: string },
+): Row {
+  const [vendor, hw, brand, cores, mem] = model(h, platform);
+  return {
+    hostname: differs.hostname,
+    uuid: h.uuid,
+    cpu_type: differs.cpu_type,
+    cpu_subtype: differs.cpu_subtype,
+    cpu_brand: brand,
+    // Apple silicon reports every core as physical; Intel laptops have hyper-threads.
+    cpu_physical_cores: platform === 'darwin' ? cores : Math.ceil(cores * 0.8),
+    cpu_logical_cores: cores,
+    cpu_sockets: 1,
+    cpu_microcode: '',
+    physical_memory: mem * GiB,
+    hardware_vendor: vendor,
+    hardware_model: hw,
+    hardware_version: '',
+    hardware_serial: h.serial(),
+    board_vendor: vendor,
+    board_model: hw,
+    board_version: '',
+    board_serial: h.serial(),
+    computer_name: differs.computer_name,
+    local_hostname: h.hostname,
+  };
+}
+
 /** Rows shared by both laptop kinds: network as seen on Wi-Fi behind a home or office router. */
 function networkTables(ifname: string, windows: boolean): [string, TableGenerator][] {
   const lan = (h: SimHost): string => `192.168.${(h.index >> 8) & 255}.${h.index & 255 || 2}`;
@@ -131,34 +163,14 @@ export function macosProfile(): Profile {
     ['kernel_info', (): Row[] => [{ version: '23.4.0', arguments: '', path: '', device: '' }]],
     [
       'system_info',
-      (h): Row[] => {
-        const [vendor, hw, brand, cores, mem] = model(h, 'darwin');
-        const name = `${owner(h)}'s MacBook Pro`;
-        return [
-          {
-            hostname: `${h.hostname}.local`,
-            uuid: h.uuid,
-            cpu_type: 'arm64e',
-            cpu_subtype: 'ARM64E',
-            cpu_brand: brand,
-            cpu_physical_cores: cores,
-            cpu_logical_cores: cores,
-            cpu_sockets: 1,
-            cpu_microcode: '',
-            physical_memory: mem * GiB,
-            hardware_vendor: vendor,
-            hardware_model: hw,
-            hardware_version: '',
-            hardware_serial: h.serial(),
-            board_vendor: vendor,
-            board_model: hw,
-            board_version: '',
-            board_serial: h.serial(),
-            computer_name: name,
-            local_hostname: h.hostname,
-          },
-        ];
-      },
+      (h): Row[] => [
+        laptopSystemInfo(h, 'darwin', {
+          hostname: `${h.hostname}.local`,
+          cpu_type: 'arm64e',
+          cpu_subtype: 'ARM64E',
+          computer_name: `${owner(h)}'s MacBook Pro`,
+        }),
+      ],
     ],
     [
       'platform_info',
@@ -418,33 +430,14 @@ export function windowsProfile(): Profile {
     ],
     [
       'system_info',
-      (h): Row[] => {
-        const [vendor, hw, brand, cores, mem] = model(h, 'windows');
-        return [
-          {
-            hostname: h.hostname,
-            uuid: h.uuid,
-            cpu_type: 'x86_64',
-            cpu_subtype: '-1',
-            cpu_brand: brand,
-            cpu_physical_cores: 10,
-            cpu_logical_cores: cores,
-            cpu_sockets: 1,
-            cpu_microcode: '',
-            physical_memory: mem * GiB,
-            hardware_vendor: vendor,
-            hardware_model: hw,
-            hardware_version: '',
-            hardware_serial: h.serial(),
-            board_vendor: vendor,
-            board_model: hw,
-            board_version: '',
-            board_serial: h.serial(),
-            computer_name: h.hostname,
-            local_hostname: h.hostname,
-          },
-        ];
-      },
+      (h): Row[] => [
+        laptopSystemInfo(h, 'windows', {
+          hostname: h.hostname,
+          cpu_type: 'x86_64',
+          cpu_subtype: '-1',
+          computer_name: h.hostname,
+        }),
+      ],
     ],
     [
       'platform_info',

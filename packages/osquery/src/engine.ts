@@ -5,8 +5,7 @@ import type { OsqueryColumn, OsqueryTable } from './schema.js';
 
 /**
  * The in-memory SQLite database that stands in for osquery's: every schema table is an
- * eponymous virtual table (hidden columns stay out of `SELECT *`, as in osquery) that is
- * never read, and osquery's functions are stubs that are never called. Statements are only
+ * eponymous virtual table, as in osquery, that is never read, and osquery's functions are stubs that are never called. Statements are only
  * prepared and EXPLAINed, never stepped.
  */
 export interface Engine {
@@ -46,17 +45,18 @@ export function getEngine(): Engine {
   const tableByVtab = new Map<string, OsqueryTable>();
   const columnsByTable = new Map<string, readonly OsqueryColumn[]>();
   for (const t of tables()) {
-    // better-sqlite3 declares parameters (HIDDEN) first, then the columns.
-    const hidden = t.columns.filter((c) => c.hidden);
-    const visible = t.columns.filter((c) => !c.hidden);
+    // Hidden columns are declared as ordinary ones, after the others: better-sqlite3 can only
+    // hide its "parameters", which refuse any operator but `=` and plans that skip them, and
+    // osquery accepts `WHERE cgroup_path LIKE …`. validate.ts drops them from `SELECT *`.
+    const ordered = [...t.columns.filter((c) => !c.hidden), ...t.columns.filter((c) => c.hidden)];
     db.table(t.name, {
-      columns: visible.map((c) => c.name),
-      parameters: hidden.map((c) => c.name),
+      columns: ordered.map((c) => c.name),
+      parameters: [],
       *rows() {
         yield* [];
       },
     });
-    columnsByTable.set(t.name, [...hidden, ...visible]);
+    columnsByTable.set(t.name, ordered);
     const plan = db.prepare(`EXPLAIN SELECT * FROM "${t.name}"`).all() as ExplainRow[];
     const open = plan.find((op) => op.opcode === 'VOpen');
     if (typeof open?.p4 !== 'string') throw new Error(`no virtual table cursor for ${t.name}`);

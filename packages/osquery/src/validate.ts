@@ -82,6 +82,9 @@ export function analyzeQuery(sql: string): Analysis {
   if (sql.length > MAX_QUERY_LENGTH) {
     return fail('TOO_LONG', `query is longer than ${MAX_QUERY_LENGTH} characters`);
   }
+  const nul = sql.indexOf('\0');
+  // SQLite (here and in osquery) stops reading at a NUL, so the rest would go unchecked.
+  if (nul >= 0) return fail('SYNTAX', 'query contains a NUL character', nul);
   const tokens = tokenize(sql);
   const code = tokens.filter((t) => !isTrivia(t));
   const first = code.find((t) => t.text !== ';');
@@ -137,7 +140,7 @@ export function analyzeQuery(sql: string): Analysis {
   const missing = findMissingFunction(tokenize(text));
   if (missing) return fail('SYNTAX', `no such function: ${missing.name}`, missing.offset);
 
-  const columns = statement.columns().map((c) => c.name);
+  const columns = resultColumns(statement.columns(), text, sql);
   const limits = platformLimits(db, text);
   const tableNames = [...new Set(limits.filter((l) => !l.column).map((l) => l.table))].sort();
   const platforms = tableNames.length
@@ -183,6 +186,77 @@ function doubleQuotedToString(text: string, value: string): string {
     out = out.slice(0, t.start) + `'${inner}'` + out.slice(t.end);
   }
   return out;
+}
+
+/**
+ * Result column names as osquery reports them. Our tables declare hidden columns as ordinary
+ * ones (last), so a `*` expansion of a table shows up as a run of its columns in declaration
+ * order, hidden ones included: such a run loses its hidden columns. Columns merged by
+ * `USING`/`NATURAL` joins may be missing from the run.
+ */
+function resultColumns(
+  defs: readonly Database.ColumnDefinition[],
+  text: string,
+  sql: string,
+): string[] {
+  const { columnsByTable } = getEngine();
+  const tokens = tokenize(text).filter((t) => !isTrivia(t));
+  const merged = joinedColumns(tokens);
+  const drop = new Set<number>();
+  for (let i = 0; i < defs.length;) {
+    const tableName = defs[i]?.table;
+    const ordered = tableName ? columnsByTable.get(tableName) : undefined;
+    const run: string[] = [];
+    let j = i;
+    for (let last = -1; ordered && j < defs.length; j++) {
+      const def = defs[j] as Database.ColumnDefinition;
+      const index = ordered.findIndex((c) => c.name === def.column);
+      if (def.table !== tableName || def.name !== def.column || index <= last) break;
+      run.push(def.name);
+      last = index;
+    }
+    if (!ordered || run.length === 0) {
+      i++;
+      continue;
+    }
+    const present = new Set(run);
+    const hidden = ordered.filter((c) => c.hidden);
+    const expanded =
+      hidden.length > 0 &&
+      hidden.every((c) => present.has(c.name)) &&
+      ordered.every((c) => c.hidden || present.has(c.name) || merged(c.name));
+    if (expanded) {
+      for (let k = i; k < j; k++) {
+        if (hidden.some((c) => c.name === defs[k]?.column)) drop.add(k);
+      }
+    }
+    i = j;
+  }
+  return defs.filter((_, k) => !drop.has(k)).map((d) => originalSpelling(d.name, text, sql));
+}
+
+/** Whether a column may have been merged away by a join: named in USING (…), or any with NATURAL. */
+function joinedColumns(code: readonly Token[]): (name: string) => boolean {
+  if (code.some((t) => t.kind === 'word' && t.text.toLowerCase() === 'natural')) return () => true;
+  const names = new Set<string>();
+  code.forEach((t, i) => {
+    if (t.kind !== 'word' || t.text.toLowerCase() !== 'using' || code[i + 1]?.text !== '(') return;
+    for (let k = i + 2; k < code.length && code[k]?.text !== ')'; k++) {
+      const name = identifierOf(code[k] as Token);
+      if (name !== undefined) names.add(name.toLowerCase());
+    }
+  });
+  return (name) => names.has(name.toLowerCase());
+}
+
+/** An unaliased result column is named after its text, which our rewrites may have changed. */
+function originalSpelling(name: string, text: string, sql: string): string {
+  if (text === sql.slice(0, text.length)) return name;
+  for (let at = text.indexOf(name); at >= 0; at = text.indexOf(name, at + 1)) {
+    const original = sql.slice(at, at + name.length);
+    if (original !== name) return original;
+  }
+  return name;
 }
 
 /** A built-in of our SQLite that osquery lacks, called as a function. */

@@ -14,6 +14,8 @@ export interface Engine {
   readonly tableByVtab: ReadonlyMap<string, OsqueryTable>;
   /** Each table's columns in the order SQLite numbers them (VColumn's p2). */
   readonly columnsByTable: ReadonlyMap<string, readonly OsqueryColumn[]>;
+  /** Every column name of every table, lower-cased. */
+  readonly columnNames: ReadonlySet<string>;
 }
 
 export interface ExplainRow {
@@ -62,6 +64,7 @@ export function getEngine(): Engine {
     if (typeof open?.p4 !== 'string') throw new Error(`no virtual table cursor for ${t.name}`);
     tableByVtab.set(open.p4, t);
   }
-  engine = { db, tableByVtab, columnsByTable };
+  const columnNames = new Set(tables().flatMap((t) => t.columns.map((c) => c.name.toLowerCase())));
+  engine = { db, tableByVtab, columnsByTable, columnNames };
   return engine;
 }

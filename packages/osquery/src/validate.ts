@@ -111,27 +111,11 @@ export function analyzeQuery(sql: string): Analysis {
     );
   }
 
-  const { db } = getEngine();
-  let text = replaceCollations(sql.slice(0, statementEnd), tokens);
-  let statement: Database.Statement | undefined;
-  // SQLite in osquery accepts "double-quoted" strings (DQS); better-sqlite3 is built without.
-  // Like SQLite, treat a double-quoted token as a string only where no column has that name.
-  for (let attempt = 0; statement === undefined; attempt++) {
-    try {
-      statement = db.prepare(text);
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      const dqs = DQS_ERROR.exec(message);
-      if (dqs && attempt < 1000) {
-        const rewritten = doubleQuotedToString(text, dqs[1] ?? '');
-        if (rewritten !== text) {
-          text = rewritten;
-          continue;
-        }
-      }
-      return { result: fromSqliteError(sql, text, message), limits: [] };
-    }
+  const prepared = prepareLikeOsquery(replaceCollations(sql.slice(0, statementEnd), tokens));
+  if (!prepared.statement) {
+    return { result: fromSqliteError(sql, prepared.text, prepared.message), limits: [] };
   }
+  const { statement, text } = prepared;
 
   if (!statement.readonly || !statement.reader) {
     return fail('NOT_READ_ONLY', 'query is not read-only', first.start);
@@ -141,7 +125,7 @@ export function analyzeQuery(sql: string): Analysis {
   if (missing) return fail('SYNTAX', `no such function: ${missing.name}`, missing.offset);
 
   const columns = resultColumns(statement.columns(), text, sql);
-  const limits = platformLimits(db, text);
+  const limits = platformLimits(text);
   const tableNames = [...new Set(limits.filter((l) => !l.column).map((l) => l.table))].sort();
   const platforms = tableNames.length
     ? intersectPlatforms(limits.map((l) => l.platforms))
@@ -176,16 +160,89 @@ function replaceCollations(text: string, tokens: readonly Token[]): string {
   return out;
 }
 
-/** Turns `"value"` tokens into string literals of the same length. */
-function doubleQuotedToString(text: string, value: string): string {
-  let out = text;
-  for (const t of tokenize(text)) {
-    if (t.kind !== 'quoted' || !t.text.startsWith('"') || identifierOf(t) !== value) continue;
-    // The literal's content does not matter for validation, only its length.
-    const inner = t.text.slice(1, -1).replace(/'/g, '_');
-    out = out.slice(0, t.start) + `'${inner}'` + out.slice(t.end);
+type Prepared =
+  | { readonly statement: Database.Statement; readonly text: string }
+  | { readonly statement?: undefined; readonly text: string; readonly message: string };
+
+const MAX_STRING_REWRITES = 200;
+
+/**
+ * Prepares like osquery's SQLite, which accepts "double-quoted" strings (DQS) where
+ * better-sqlite3's is built without: a double-quoted token that names no column is a string.
+ * First every double-quoted token that cannot be a column becomes a string at once; if that
+ * does not settle it, one name at a time, as SQLite reports them.
+ */
+function prepareLikeOsquery(original: string): Prepared {
+  const { db } = getEngine();
+  const attempt = (text: string): Prepared => {
+    try {
+      return { statement: db.prepare(text), text };
+    } catch (error) {
+      return { text, message: error instanceof Error ? error.message : String(error) };
+    }
+  };
+  const first = attempt(original);
+  if (first.statement || !DQS_ERROR.test(first.message)) return first;
+
+  const tokens = tokenize(original);
+  const batched = attempt(asStrings(original, tokens, likelyStrings(tokens)));
+  if (batched.statement) return batched;
+  if (!DQS_ERROR.test(batched.message) && !/syntax error|incomplete input/.test(batched.message)) {
+    return batched;
   }
-  return out;
+
+  let current: Prepared = first;
+  for (let i = 0; i < MAX_STRING_REWRITES; i++) {
+    if (current.statement) return current;
+    const name = DQS_ERROR.exec(current.message)?.[1];
+    if (name === undefined) break;
+    const text = asStrings(current.text, tokens, (t) => identifierOf(t) === name);
+    if (text === current.text) break;
+    current = attempt(text);
+  }
+  return current;
+}
+
+/** Double-quoted tokens that can only be strings: no column, alias or CTE has their name. */
+function likelyStrings(tokens: readonly Token[]): (token: Token) => boolean {
+  const { columnNames } = getEngine();
+  const code = tokens.filter((t) => !isTrivia(t));
+  const words = new Set(
+    code
+      .filter((t) => t.kind === 'word' || (t.kind === 'quoted' && !t.text.startsWith('"')))
+      .map((t) => identifierOf(t)?.toLowerCase()),
+  );
+  const quoted = code.filter((t) => t.kind === 'quoted' && t.text.startsWith('"'));
+  const seen = new Map<string, number>();
+  for (const t of quoted) {
+    const name = (identifierOf(t) ?? '').toLowerCase();
+    seen.set(name, (seen.get(name) ?? 0) + 1);
+  }
+  const candidates = new Set<Token>();
+  code.forEach((t, i) => {
+    if (t.kind !== 'quoted' || !t.text.startsWith('"')) return;
+    const name = (identifierOf(t) ?? '').toLowerCase();
+    // A name written twice may be declared once (`WITH x("a")`) and used once.
+    if (columnNames.has(name) || words.has(name) || seen.get(name) !== 1) return;
+    const before = code[i - 1]?.text.toLowerCase();
+    const after = code[i + 1]?.text;
+    if (before === '.' || before === 'as' || after === '.' || after === '(') return;
+    candidates.add(t);
+  });
+  return (token) => candidates.has(token);
+}
+
+/** Turns the chosen `"…"` tokens into string literals of the same length (offsets stay put). */
+function asStrings(text: string, tokens: readonly Token[], chosen: (t: Token) => boolean): string {
+  const parts: string[] = [];
+  let from = 0;
+  for (const t of tokens) {
+    if (t.kind !== 'quoted' || text[t.start] !== '"' || !chosen(t)) continue;
+    // The literal's content does not matter for validation, only its length.
+    parts.push(text.slice(from, t.start), `'${t.text.slice(1, -1).replace(/'/g, '_')}'`);
+    from = t.end;
+  }
+  return from === 0 ? text : parts.join('') + text.slice(from);
 }
 
 /**
@@ -274,9 +331,16 @@ function findMissingFunction(
 }
 
 /** Tables and platform-specific columns the statement reads, from its bytecode. */
-function platformLimits(db: Database.Database, text: string): PlatformLimit[] {
-  const { tableByVtab, columnsByTable } = getEngine();
-  const plan = db.prepare(`EXPLAIN ${text}`).all() as ExplainRow[];
+function platformLimits(text: string): PlatformLimit[] {
+  const { db, tableByVtab, columnsByTable } = getEngine();
+  // EXPLAIN lists the bytecode without running it. Raw rows: addr, opcode, p1, p2, p3, p4, …
+  const plan: ExplainRow[] = [];
+  for (const row of db.prepare(`EXPLAIN ${text}`).raw(true).iterate() as Iterable<unknown[]>) {
+    const [, opcode, p1, p2, , p4] = row;
+    if (opcode === 'VOpen' || opcode === 'VColumn') {
+      plan.push({ opcode, p1: Number(p1), p2: Number(p2), p4 });
+    }
+  }
   const tokens = tokenize(text);
   const named = new Set(
     tokens.map((t) => identifierOf(t)?.toLowerCase()).filter((n) => n !== undefined),
@@ -350,6 +414,11 @@ const TABLE_CONTEXT = new Set(['from', 'join', ',']);
 function fromSqliteError(sql: string, text: string, message: string): InvalidQuery {
   const tokens = tokenize(text);
   let match: RegExpExecArray | null;
+  if ((match = DQS_ERROR.exec(message))) {
+    // Only reached when too many distinct "names" had to be tried one by one.
+    const offset = findIdentifier(tokens, [match[1] ?? '']);
+    return invalid(sql, 'UNKNOWN_COLUMN', `no such column: ${match[1] ?? ''}`, offset);
+  }
   if ((match = /^no such table: (.+)$/.exec(message))) {
     const parts = (match[1] ?? '').split('.');
     const last = parts.slice(-1);

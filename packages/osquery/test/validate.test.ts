@@ -107,6 +107,15 @@ describe('validateQuery accepts what osquery accepts', () => {
     expect(ok('SELECT "username" FROM users').columns).toEqual(['username']);
   });
 
+  it('settles many "strings" at once, and names declared in double quotes one by one', () => {
+    const names = Array.from({ length: 3_000 }, (_, i) => `"App ${i}.app"`).join(', ');
+    const started = Date.now();
+    expect(ok(`SELECT name FROM apps WHERE name IN (${names})`).tables).toEqual(['apps']);
+    expect(Date.now() - started).toBeLessThan(1000);
+    const cte = ok('WITH x("a") AS (SELECT 1) SELECT "a", "b" FROM x');
+    expect(cte.columns).toEqual(['a', '"b"']);
+  });
+
   it('does not count CTE names, subquery aliases or SQLite table functions as osquery tables', () => {
     const result = ok(`WITH apps AS (SELECT 1 AS x)
       SELECT j.value FROM apps, json_each('[1,2]') AS j, (SELECT 2 AS y) AS users`);

@@ -1,0 +1,227 @@
+import type {
+  Datastore,
+  HostPolicyResults,
+  PolicyFacts,
+  PolicyResult,
+  PolicyTransition,
+} from '@flotilla/db';
+import type { Logger } from 'pino';
+import type { Bus } from '../bus/bus.js';
+import type { QuerySource } from '../osquery/checkin.service.js';
+import { jitterMs, type HostRuntime } from '../osquery/host-cache.js';
+import type { WriteBatcher } from '../osquery/write-batcher.js';
+import { labelApplies } from '../labels/label-queries.js';
+
+export const POLICY_PREFIX = 'fleet_policy_query_';
+export const POLICIES_CHANGED = 'policies.changed';
+
+/** Re-read label members of label-scoped policies this often (labels change hourly). */
+const LABEL_REFRESH_MS = 30_000;
+/** Recompute counts from results this often, to absorb deleted and moved hosts. */
+const RECONCILE_MS = 10 * 60_000;
+/** An unanswered ask is repeated after this long. */
+const ASK_DEBOUNCE_MS = 60_000;
+
+interface LivePolicy extends PolicyFacts {
+  id: number;
+  query: string;
+  platform: string;
+  updatedAt: number;
+  include: number[];
+  exclude: number[];
+}
+
+export type TransitionListener = (transitions: PolicyTransition[]) => void;
+
+/**
+ * Policies as distributed queries: hosts evaluate `fleet_policy_query_<id>` when their results
+ * are older than `policy_update_interval` (jittered per host), on refetch, and as soon as a
+ * policy is created or changed. Rows mean pass, no rows fail, an error "did not run".
+ * Results are written in batches; only transitions touch counts and history.
+ */
+export class PolicyQuerySource implements QuerySource {
+  readonly prefix = POLICY_PREFIX;
+  private policies: LivePolicy[] = [];
+  private facts = new Map<number, PolicyFacts>();
+  private newest = 0;
+  private labelMembers = new Map<number, Set<number>>();
+  private labelsLoadedAt = 0;
+  private labelsLoading: Promise<void> | undefined;
+  private readonly pendingResults = new Map<number, Map<number, PolicyResult>>();
+  private queue: HostPolicyResults[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly listeners: TransitionListener[] = [];
+  private stopped = false;
+  private reloading: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly ds: Datastore,
+    private readonly writes: WriteBatcher,
+    private readonly bus: Bus,
+    private readonly log: Logger,
+    private readonly intervalS: number,
+    private readonly clock: () => number,
+  ) {
+    bus.subscribe(POLICIES_CHANGED, () => {
+      if (this.stopped) return;
+      this.reloading = this.reload().catch((err: unknown) =>
+        this.log.error({ err }, 'reloading policies failed'),
+      );
+    });
+  }
+
+  /** Called with every batch of pass↔fail transitions once written (automations). */
+  onTransitions(l: TransitionListener): void {
+    this.listeners.push(l);
+  }
+
+  async start(): Promise<void> {
+    await this.reload();
+    await this.ds.policies.reconcile(this.clock()).catch((err: unknown) => {
+      this.log.error({ err }, 'reconciling policy counts failed');
+    });
+    this.reconcileTimer = setInterval(() => void this.reconcile(), RECONCILE_MS);
+    this.reconcileTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    await this.reloading;
+    await this.labelsLoading;
+    await this.flush();
+  }
+
+  /** Recomputes maintained counts from results (after pending writes land). */
+  async reconcile(): Promise<void> {
+    await this.flush();
+    await this.ds.policies.reconcile(this.clock()).catch((err: unknown) => {
+      this.log.error({ err }, 'reconciling policy counts failed');
+    });
+  }
+
+  async reload(): Promise<void> {
+    const rows = await this.ds.policies.all();
+    const labels = await this.ds.policies.labels(rows.map((r) => r.id));
+    this.policies = rows.map((r) => {
+      const refs = labels.get(r.id) ?? [];
+      return {
+        id: r.id,
+        name: r.name,
+        query: r.query,
+        platform: r.platform,
+        teamId: r.team_id,
+        critical: r.critical === 1,
+        updatedAt: r.updated_at,
+        include: refs.filter((l) => !l.exclude).map((l) => l.labelId),
+        exclude: refs.filter((l) => l.exclude).map((l) => l.labelId),
+      };
+    });
+    this.facts = new Map(this.policies.map((p) => [p.id, p]));
+    this.newest = this.policies.reduce((m, p) => Math.max(m, p.updatedAt), 0);
+    await this.loadLabelMembers();
+  }
+
+  /** Every process reloads its policy list. */
+  changed(): void {
+    this.bus.publish(POLICIES_CHANGED, {});
+  }
+
+  /** The in-memory facts of current policies (critical flag, team, name). */
+  policyFacts(): ReadonlyMap<number, PolicyFacts> {
+    return this.facts;
+  }
+
+  private async loadLabelMembers(): Promise<void> {
+    const ids = [...new Set(this.policies.flatMap((p) => [...p.include, ...p.exclude]))];
+    const next = new Map<number, Set<number>>();
+    for (const id of ids) next.set(id, new Set(await this.ds.labels.hostIdsInAny([id])));
+    this.labelMembers = next;
+    this.labelsLoadedAt = this.clock();
+  }
+
+  private applies(p: LivePolicy, host: HostRuntime): boolean {
+    if (p.teamId !== null && p.teamId !== host.teamId) return false;
+    if (p.platform && !labelApplies(p.platform, host.platform)) return false;
+    if (p.include.length && !p.include.some((l) => this.labelMembers.get(l)?.has(host.id)))
+      return false;
+    if (p.exclude.some((l) => this.labelMembers.get(l)?.has(host.id))) return false;
+    return true;
+  }
+
+  pending(host: HostRuntime, now: number): Record<string, string> | undefined {
+    if (!this.policies.length) return undefined;
+    const due =
+      host.refetch ||
+      now >= host.policyUpdatedAt + this.intervalS * 1000 + jitterMs(host.id, this.intervalS);
+    const changed = this.newest > host.policyUpdatedAt;
+    if (!due && !changed) return undefined;
+    // An ask is repeated only when it went unanswered for a while or policies changed since.
+    if (now - host.policyAskedAt < ASK_DEBOUNCE_MS && this.newest <= host.policyAskedAt)
+      return undefined;
+    if (now - this.labelsLoadedAt > LABEL_REFRESH_MS && !this.labelsLoading) {
+      this.labelsLoading = this.loadLabelMembers()
+        .catch((err: unknown) => this.log.error({ err }, 'loading policy label members failed'))
+        .finally(() => (this.labelsLoading = undefined));
+    }
+    let out: Record<string, string> | undefined;
+    for (const p of this.policies) {
+      if (!due && p.updatedAt <= host.policyUpdatedAt) continue;
+      if (!this.applies(p, host)) continue;
+      (out ??= {})[POLICY_PREFIX + p.id] = p.query;
+    }
+    host.policyAskedAt = now;
+    return out;
+  }
+
+  ingest(
+    host: HostRuntime,
+    name: string,
+    rows: Array<Record<string, string>>,
+    status: number,
+  ): void {
+    const id = Number(name.slice(POLICY_PREFIX.length));
+    if (!Number.isSafeInteger(id) || id <= 0 || !this.facts.has(id)) return;
+    let r = this.pendingResults.get(host.id);
+    if (!r) this.pendingResults.set(host.id, (r = new Map()));
+    r.set(id, status !== 0 ? null : rows.length > 0 ? 1 : 0);
+  }
+
+  endWrite(host: HostRuntime, now: number): void {
+    const results = this.pendingResults.get(host.id);
+    this.pendingResults.delete(host.id);
+    if (!results) return;
+    host.policyUpdatedAt = now;
+    this.writes.update(host.id, { policy_updated_at: now });
+    this.queue.push({ hostId: host.id, hostTeamId: host.teamId, at: now, results });
+    if (this.queue.length >= 1000) void this.flush();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => void this.flush(), 200);
+      this.timer.unref();
+    }
+  }
+
+  /** Writes queued results (also what read APIs call so users see what agents sent). */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (!this.queue.length) return this.flushing;
+    const batch = this.queue;
+    this.queue = [];
+    this.flushing = this.flushing.then(async () => {
+      try {
+        // The host row must exist before results reference it.
+        await this.writes.flush();
+        const transitions = await this.ds.policies.applyResults(batch, this.facts);
+        if (transitions.length) for (const l of this.listeners) l(transitions);
+      } catch (err) {
+        this.log.error({ err, hosts: batch.length }, 'writing policy results failed');
+      }
+    });
+    return this.flushing;
+  }
+}

@@ -471,10 +471,14 @@ function fromSqliteError(sql: string, text: string, message: string): InvalidQue
 
 /** The verb of a write hidden behind a WITH clause. */
 function writeKeywordOffset(tokens: readonly Token[]): number | undefined {
-  const verb = tokens.find(
-    (t) => t.kind === 'word' && REFUSED_STATEMENTS.has(t.text.toLowerCase()),
+  const code = tokens.filter((t) => !isTrivia(t));
+  const verb = code.find(
+    (t, i) =>
+      t.kind === 'word' &&
+      /^(insert|update|delete|replace)$/i.test(t.text) &&
+      code[i + 1]?.text !== '(',
   );
-  return (verb ?? tokens.find((t) => !isTrivia(t)))?.start;
+  return (verb ?? code[0])?.start;
 }
 
 /**

@@ -207,6 +207,11 @@ describe('validateQuery refuses', () => {
       code: 'NOT_READ_ONLY',
       position: { offset: 21 },
     });
+    expect(
+      error(
+        "WITH x AS (SELECT replace(CASE WHEN 1 THEN 'a' END, 'a', 'b')) UPDATE users SET uid = 1",
+      ),
+    ).toMatchObject({ code: 'NOT_READ_ONLY', position: { offset: 63 } });
   });
 
   it('more than one statement, pointing at the second', () => {

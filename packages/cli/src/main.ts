@@ -4,6 +4,7 @@ import { registerServe } from './commands/serve.js';
 import { registerSession } from './commands/session.js';
 import { registerGet } from './commands/get.js';
 import { registerEnrollKit } from './commands/enroll-kit.js';
+import { registerQuery } from './commands/query.js';
 
 const program = new Command('flotilla')
   .description('Flotilla: see into and act on every host through osquery')
@@ -12,6 +13,7 @@ registerServe(program);
 registerSession(program);
 registerGet(program);
 registerEnrollKit(program);
+registerQuery(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof ApiError) console.error(`error: ${e.message} (HTTP ${e.status})`);

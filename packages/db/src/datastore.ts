@@ -12,6 +12,10 @@ import { EnrollSecretRepository, TeamRepository } from './repositories/teams.js'
 import { ActivityRepository } from './repositories/activities.js';
 import { CarveRepository } from './repositories/carves.js';
 import { AppConfigRepository } from './repositories/app-config.js';
+import { QueryRepository } from './repositories/queries.js';
+import { LabelRepository } from './repositories/labels.js';
+import { CampaignRepository } from './repositories/campaigns.js';
+import { PolicyRepository } from './repositories/policies.js';
 
 export interface DatastoreOptions {
   /** postgres://… selects PostgreSQL; otherwise `sqliteFile` is used. */
@@ -30,6 +34,10 @@ export class Datastore {
   readonly activities: ActivityRepository;
   readonly carves: CarveRepository;
   readonly appConfig: AppConfigRepository;
+  readonly queries: QueryRepository;
+  readonly labels: LabelRepository;
+  readonly campaigns: CampaignRepository;
+  readonly policies: PolicyRepository;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -44,6 +52,10 @@ export class Datastore {
     this.activities = new ActivityRepository(db);
     this.carves = new CarveRepository(db);
     this.appConfig = new AppConfigRepository(db);
+    this.queries = new QueryRepository(db);
+    this.labels = new LabelRepository(db);
+    this.campaigns = new CampaignRepository(db);
+    this.policies = new PolicyRepository(db);
   }
 
   /** Applies pending forward-only migrations; returns the names applied. */

@@ -16,6 +16,58 @@ export interface Database {
   activities: ActivitiesTable;
   carves: CarvesTable;
   carve_blocks: CarveBlocksTable;
+  queries: QueriesTable;
+  labels: LabelsTable;
+  label_membership: LabelMembershipTable;
+  campaigns: CampaignsTable;
+}
+
+export interface QueriesTable {
+  id: Generated<number>;
+  name: string;
+  description: Generated<string>;
+  query: string;
+  team_id: number | null;
+  interval: Generated<number>;
+  platform: Generated<string>;
+  min_osquery_version: Generated<string>;
+  automations_enabled: Generated<number>;
+  logging: Generated<string>;
+  observer_can_run: Generated<number>;
+  discard_data: Generated<number>;
+  author_id: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface LabelsTable {
+  id: Generated<number>;
+  name: string;
+  description: Generated<string>;
+  query: Generated<string>;
+  platform: Generated<string>;
+  label_type: Generated<string>;
+  label_membership_type: Generated<string>;
+  author_id: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface LabelMembershipTable {
+  label_id: number;
+  host_id: number;
+  updated_at: number;
+}
+
+export interface CampaignsTable {
+  id: Generated<number>;
+  query_id: number | null;
+  query_sql: string;
+  user_id: number | null;
+  status: string;
+  targets_count: number;
+  created_at: number;
+  updated_at: number;
 }
 
 export interface AppConfigTable {
@@ -163,3 +215,77 @@ export type TeamRow = Selectable<TeamsTable>;
 export type ActivityRow = Selectable<ActivitiesTable>;
 export type CarveRow = Selectable<CarvesTable>;
 export type EnrollSecretRow = Selectable<EnrollSecretsTable>;
+export type QueryRow = Selectable<QueriesTable>;
+export type LabelRow = Selectable<LabelsTable>;
+export type CampaignRow = Selectable<CampaignsTable>;
+
+// ---- policies (merged into Database above by declaration merging) -------------------------
+
+export interface Database {
+  policies: PoliciesTable;
+  policy_labels: PolicyLabelsTable;
+  policy_membership: PolicyMembershipTable;
+  policy_host_status: PolicyHostStatusTable;
+  policy_history: PolicyHistoryTable;
+  policy_automations: PolicyAutomationsTable;
+}
+
+export interface PoliciesTable {
+  id: Generated<number>;
+  name: string;
+  query: string;
+  description: Generated<string>;
+  resolution: Generated<string>;
+  platform: Generated<string>;
+  critical: Generated<number>;
+  team_id: number | null;
+  author_id: number | null;
+  passing_host_count: Generated<number>;
+  failing_host_count: Generated<number>;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PolicyLabelsTable {
+  policy_id: number;
+  label_id: number;
+  exclude: number;
+}
+
+export interface PolicyMembershipTable {
+  policy_id: number;
+  host_id: number;
+  /** 1 pass, 0 fail, null did not run. */
+  passes: number | null;
+  /** Latest pass (1) or fail (0), unaffected by errors. */
+  last_known: number | null;
+  updated_at: number;
+}
+
+export interface PolicyHostStatusTable {
+  host_id: number;
+  failing_count: number;
+  failing_critical_count: number;
+  updated_at: number;
+}
+
+export interface PolicyHistoryTable {
+  id: Generated<number>;
+  policy_id: number;
+  policy_name: string;
+  team_id: number | null;
+  host_id: number;
+  host_team_id: number | null;
+  hostname: string;
+  passes: number;
+  at: number;
+}
+
+export interface PolicyAutomationsTable {
+  team_id: number;
+  settings: string;
+  updated_at: number;
+}
+
+export type PolicyRow = Selectable<PoliciesTable>;
+export type PolicyHistoryRow = Selectable<PolicyHistoryTable>;

@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import pino, { type Logger } from 'pino';
 import type { Datastore } from '@flotilla/db';
@@ -21,6 +22,19 @@ import { HostService } from './hosts/hosts.service.js';
 import { registerHostRoutes } from './hosts/hosts.routes.js';
 import { registerCarveRoutes } from './carves/carves.routes.js';
 import type { TlsMaterial } from './tls/certificates.js';
+import { LabelQuerySource } from './labels/label-queries.js';
+import { registerLabelRoutes } from './labels/labels.routes.js';
+import { CampaignRegistry } from './live-queries/campaign-registry.js';
+import { CampaignService } from './live-queries/campaign.service.js';
+import {
+  registerLiveQueryRoutes,
+  registerResultsWebsocket,
+} from './live-queries/live-queries.routes.js';
+import { registerQueryRoutes } from './queries/queries.routes.js';
+import { PolicyQuerySource } from './policies/policy-queries.js';
+import { PolicyService } from './policies/policies.service.js';
+import { registerPolicyRoutes } from './policies/policies.routes.js';
+import { PolicyAutomations, WebhookAutomation } from './policies/automations.js';
 
 export interface BuildAppOptions {
   config: ServerConfig;
@@ -98,6 +112,29 @@ export async function buildApp(
     activities,
     tls: opts.tls,
   };
+  const labelSource = new LabelQuerySource(
+    ds,
+    checkin.writes,
+    bus,
+    log,
+    config.osquery.labelUpdateIntervalS,
+  );
+  const registry = new CampaignRegistry(bus, log, clock);
+  checkin.sources.push(registry, labelSource);
+  const policySource = new PolicyQuerySource(
+    ds,
+    checkin.writes,
+    bus,
+    log,
+    config.osquery.policyUpdateIntervalS,
+    clock,
+  );
+  checkin.sources.push(policySource);
+  const automations = new PolicyAutomations();
+  automations.automations.push(new WebhookAutomation(ds, activities, log, config.serverUrl));
+  policySource.onTransitions((t) => automations.handle(t));
+  const policies = new PolicyService(ctx, policySource);
+  const campaigns = new CampaignService(ctx, registry);
 
   await app.register(swagger, {
     openapi: {
@@ -112,6 +149,7 @@ export async function buildApp(
     },
   });
 
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   installErrorHandler(app);
   installAuth(app, ds, config.sessionTtlS, clock);
 
@@ -125,6 +163,8 @@ export async function buildApp(
   const users = new UserService(ctx);
   const secretsSvc = new EnrollSecretService(ctx);
   const hosts = new HostService(ctx);
+  hosts.hostPolicies = (id, teamId) => policies.hostPolicies(id, teamId);
+  hosts.flushPolicies = () => policySource.flush();
   registerSessionRoutes(app, ctx, users);
   for (const prefix of ['/api/v1/fleet', '/api/latest/fleet']) {
     const hide = prefix !== '/api/v1/fleet';
@@ -136,11 +176,16 @@ export async function buildApp(
         registerHostRoutes(api, ctx, hosts, hide);
         registerActivityRoutes(api, ctx, hide);
         registerCarveRoutes(api, ctx, hide);
+        registerQueryRoutes(api, ctx, hide);
+        registerLabelRoutes(api, ctx, labelSource, hosts, hide);
+        registerLiveQueryRoutes(api, ctx, campaigns, hide);
+        registerPolicyRoutes(api, ctx, policies, hide);
       },
       { prefix },
     );
   }
 
+  registerResultsWebsocket(app, ctx, campaigns);
   app.get('/api/openapi.json', { config: { public: true }, schema: { hide: true } }, async () =>
     app.swagger(),
   );
@@ -150,9 +195,16 @@ export async function buildApp(
   }));
 
   app.addHook('onReady', async () => {
+    await labelSource.reload();
+    await policySource.start();
     await checkin.start();
   });
   app.addHook('onClose', async () => {
+    campaigns.close();
+    registry.close();
+    await labelSource.flush();
+    await policySource.stop();
+    await automations.drain();
     await checkin.stop();
   });
   return { app, ctx };

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
+import WebSocket from 'ws';
 import {
   createTestDatabase,
   type DialectName,
@@ -260,4 +261,94 @@ export function detailAnswers(
     statuses[name] = 0;
   }
   return { queries: out, statuses, messages: {} };
+}
+
+/** Whether Redis tests can run. Under CI=true absence is an error, not a skip. */
+export async function redisAvailable(
+  url = process.env['FLOTILLA_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+): Promise<boolean> {
+  const { Redis } = await import('ioredis');
+  const r = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 2000,
+  });
+  try {
+    await r.connect();
+    await r.ping();
+    return true;
+  } catch (e) {
+    if (process.env['CI'] === 'true')
+      throw new Error(`Redis is required in CI but unreachable at ${url}: ${String(e)}`);
+    console.warn(`\n[flotilla] Redis unreachable at ${url}: Redis tests are SKIPPED\n`);
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Watches a campaign over the results websocket until it reports `finished`. */
+export async function streamCampaign(
+  wsUrl: string,
+  ca: string,
+  token: string,
+  campaignId: number,
+  timeoutMs = 30_000,
+) {
+  const ws = new WebSocket(wsUrl, { ca });
+  const messages: Array<{ type: string; data: Record<string, unknown> }> = [];
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `campaign ${campaignId} did not finish; got ${JSON.stringify(messages.slice(-3))}`,
+          ),
+        ),
+      timeoutMs,
+    );
+    ws.on('open', () => {
+      ws.send(JSON.stringify({ type: 'auth', data: { token } }));
+      ws.send(JSON.stringify({ type: 'select_campaign', data: { campaign_id: campaignId } }));
+    });
+    ws.on('error', reject);
+    ws.on('message', (raw: Buffer) => {
+      const m = JSON.parse(raw.toString()) as { type: string; data: Record<string, unknown> };
+      messages.push(m);
+      if (m.type === 'status' && m.data['status'] === 'finished') {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  });
+  ws.close();
+  return {
+    messages,
+    results: messages
+      .filter((m) => m.type === 'result')
+      .map(
+        (m) =>
+          m.data as {
+            host: { id: number; hostname: string };
+            rows: Array<Record<string, string>>;
+            error: string | null;
+          },
+      ),
+    totals: messages.find((m) => m.type === 'totals')?.data as { count: number; online: number },
+  };
+}
+
+export async function waitUntil(
+  what: string,
+  fn: () => Promise<boolean>,
+  ms = 60_000,
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(250);
+  }
 }

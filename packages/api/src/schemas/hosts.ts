@@ -62,7 +62,44 @@ export const Host = Type.Object({
   }),
 });
 
-export const HostDetail = Type.Intersect([Host, Type.Object({ users: Type.Array(HostUser) })]);
+export const HostLabel = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  description: Type.String(),
+  query: Type.String(),
+  platform: Type.String(),
+  label_type: Type.String(),
+  label_membership_type: Type.String(),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+});
+
+/** A policy in host detail, with this host's `response`: "pass", "fail" or "" (did not run). */
+export const HostPolicy = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  query: Type.String(),
+  description: Type.String(),
+  resolution: Type.String(),
+  platform: Type.String(),
+  critical: Type.Boolean(),
+  team_id: Type.Union([Type.Integer(), Type.Null()]),
+  author_id: Type.Union([Type.Integer(), Type.Null()]),
+  author_name: Type.String(),
+  author_email: Type.String(),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+  response: Type.String(),
+});
+
+export const HostDetail = Type.Intersect([
+  Host,
+  Type.Object({
+    users: Type.Array(HostUser),
+    labels: Type.Array(HostLabel),
+    policies: Type.Array(HostPolicy),
+  }),
+]);
 
 export const HostStatusFilter = Type.Union(
   ['online', 'offline', 'new', 'missing', 'mia'].map((s) => Type.Literal(s)),

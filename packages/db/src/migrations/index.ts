@@ -1,6 +1,8 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import type { ColumnTypes } from '../dialect.js';
 import * as m0001 from './0001-initial.js';
+import * as m0002 from './0002-queries-labels-campaigns.js';
+import * as m0003 from './0003-policies.js';
 
 interface Step {
   up(db: Kysely<unknown>, types: ColumnTypes): Promise<void>;
@@ -9,6 +11,8 @@ interface Step {
 /** Forward-only: a migration is never edited once released; add a new file instead. */
 const STEPS: Record<string, Step> = {
   '0001-initial': m0001,
+  '0002-queries-labels-campaigns': m0002,
+  '0003-policies': m0003,
 };
 
 export class CodeMigrationProvider implements MigrationProvider {

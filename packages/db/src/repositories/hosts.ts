@@ -44,6 +44,11 @@ export interface HostFilter {
   platform?: string;
   /** Restrict to these ids (e.g. label members, computed elsewhere). */
   hostIds?: number[];
+  /** Only hosts in this label. */
+  labelId?: number;
+  /** Only hosts with a result for this policy; with `policyResponse`, only that result. */
+  policyId?: number;
+  policyResponse?: 'passing' | 'failing';
   nowMs: number;
 }
 
@@ -317,6 +322,27 @@ export class HostRepository {
       parts.push(f.teamId === 0 ? eb('team_id', 'is', null) : eb('team_id', '=', f.teamId));
     }
     if (f.platform) parts.push(eb('platform', '=', f.platform));
+    if (f.labelId !== undefined) {
+      const labelId = f.labelId;
+      parts.push(
+        eb('id', 'in', (sub) =>
+          sub.selectFrom('label_membership').select('host_id').where('label_id', '=', labelId),
+        ),
+      );
+    }
+    if (f.policyId !== undefined) {
+      const policyId = f.policyId;
+      const response = f.policyResponse;
+      parts.push(
+        eb('id', 'in', (sub) => {
+          const q = sub
+            .selectFrom('policy_membership')
+            .select('host_id')
+            .where('policy_id', '=', policyId);
+          return response ? q.where('passes', '=', response === 'passing' ? 1 : 0) : q;
+        }),
+      );
+    }
     if (f.hostIds) parts.push(f.hostIds.length ? eb('id', 'in', f.hostIds) : sql<SqlBool>`1 = 0`);
     if (f.query) {
       const like = `%${escapeLike(f.query.toLowerCase())}%`;

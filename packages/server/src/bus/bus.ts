@@ -1,29 +1,51 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
+export type BusHandler = (message: unknown) => void;
+
 /**
- * Messages between server processes: cache invalidations now, live-query fan-out later.
+ * Messages between server processes: cache invalidations and live-query fan-out.
  * In-process by default; Redis pub/sub when FLOTILLA_REDIS_URL is set.
  */
 export interface Bus {
   publish(channel: string, message: unknown): void;
-  subscribe(channel: string, handler: (message: unknown) => void): void;
+  /** Returns a function that removes this handler (and the Redis subscription with the last one). */
+  subscribe(channel: string, handler: BusHandler): () => void;
   close(): Promise<void>;
   readonly kind: 'local' | 'redis';
 }
 
 export class LocalBus implements Bus {
   readonly kind = 'local' as const;
-  private readonly handlers = new Map<string, Array<(m: unknown) => void>>();
+  private readonly handlers = new Map<string, Set<BusHandler>>();
 
   publish(channel: string, message: unknown): void {
-    for (const h of this.handlers.get(channel) ?? []) h(message);
+    const set = this.handlers.get(channel);
+    if (!set) return;
+    for (const h of set) h(message);
   }
 
-  subscribe(channel: string, handler: (message: unknown) => void): void {
-    const list = this.handlers.get(channel) ?? [];
-    list.push(handler);
-    this.handlers.set(channel, list);
+  subscribe(channel: string, handler: BusHandler): () => void {
+    let set = this.handlers.get(channel);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(channel, set);
+    }
+    set.add(handler);
+    return () => {
+      const s = this.handlers.get(channel);
+      if (!s) return;
+      s.delete(handler);
+      if (s.size === 0) this.handlers.delete(channel);
+    };
+  }
+
+  channels(): number {
+    return this.handlers.size;
+  }
+
+  hasSubscribers(channel: string): boolean {
+    return this.handlers.has(channel);
   }
 
   close(): Promise<void> {
@@ -45,8 +67,8 @@ export class RedisBus implements Bus {
     private readonly log: Logger,
     private readonly prefix = 'flotilla:',
   ) {
-    this.pub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
-    this.sub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
+    this.pub = new Redis(url, { maxRetriesPerRequest: 3 });
+    this.sub = new Redis(url, { maxRetriesPerRequest: 3 });
     this.pub.on('error', (e) => this.log.warn({ err: e }, 'redis publisher error'));
     this.sub.on('error', (e) => this.log.warn({ err: e }, 'redis subscriber error'));
     this.sub.on('message', (channel: string, raw: string) => {
@@ -63,6 +85,11 @@ export class RedisBus implements Bus {
     await Promise.all([this.pub.ping(), this.sub.ping()]);
   }
 
+  /** The Redis client for commands (sets, hashes) that features keep beside pub/sub. */
+  get redis(): Redis {
+    return this.pub;
+  }
+
   publish(channel: string, message: unknown): void {
     this.local.publish(channel, message);
     this.pub
@@ -72,11 +99,25 @@ export class RedisBus implements Bus {
       });
   }
 
-  subscribe(channel: string, handler: (message: unknown) => void): void {
-    this.local.subscribe(channel, handler);
-    this.sub
-      .subscribe(this.prefix + channel)
-      .catch((e: unknown) => this.log.error({ err: e, channel }, 'bus subscribe failed'));
+  subscribe(channel: string, handler: BusHandler): () => void {
+    const first = !this.local.hasSubscribers(channel);
+    const off = this.local.subscribe(channel, handler);
+    if (first) {
+      this.sub
+        .subscribe(this.prefix + channel)
+        .catch((e: unknown) => this.log.error({ err: e, channel }, 'bus subscribe failed'));
+    }
+    return () => {
+      off();
+      if (!this.local.hasSubscribers(channel)) {
+        this.sub.unsubscribe(this.prefix + channel).catch(() => undefined);
+      }
+    };
+  }
+
+  /** Waits until Redis has confirmed every subscription made so far. */
+  async settled(): Promise<void> {
+    await this.sub.ping().catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -90,4 +131,9 @@ export class RedisBus implements Bus {
 export const CHANNELS = {
   hostChanged: 'host.changed',
   agentOptionsChanged: 'agent-options.changed',
+  labelsChanged: 'labels.changed',
+  campaignStarted: 'campaign.started',
+  campaignHostDone: 'campaign.host-done',
+  campaignStopped: 'campaign.stopped',
+  campaignResults: (id: number) => `campaign.${id}.results`,
 } as const;

@@ -13,6 +13,9 @@ const HostQuery = Type.Object({
   query: Type.Optional(Type.String({ maxLength: 255 })),
   team_id: Type.Optional(Type.Integer({ minimum: 0 })),
   platform: Type.Optional(Type.String({ maxLength: 64 })),
+  label_id: Type.Optional(Type.Integer({ minimum: 1 })),
+  policy_id: Type.Optional(Type.Integer({ minimum: 1 })),
+  policy_response: Type.Optional(Type.Union([Type.Literal('passing'), Type.Literal('failing')])),
 });
 
 export function registerHostRoutes(

@@ -9,7 +9,7 @@ import {
 import { HOST_ORDER_KEYS, type HostFilter, type HostOrderKey, type HostRow } from '@flotilla/db';
 import type { AppContext } from '../context.js';
 import { tokenHash } from '../crypto/secrets.js';
-import { hostToApi } from '../http/format.js';
+import { hostToApi, iso } from '../http/format.js';
 
 export interface HostListQuery {
   page?: number | undefined;
@@ -20,10 +20,18 @@ export interface HostListQuery {
   query?: string | undefined;
   team_id?: number | undefined;
   platform?: string | undefined;
+  label_id?: number | undefined;
+  policy_id?: number | undefined;
+  policy_response?: 'passing' | 'failing' | undefined;
 }
 
 /** Host inventory: listing with filters, detail, refetch, transfer and delete. */
 export class HostService {
+  /** Set by the policies feature: the policies a host answered, with its responses. */
+  hostPolicies?: (hostId: number, teamId: number | null) => Promise<Array<Record<string, unknown>>>;
+  /** Set by the policies feature: writes queued policy results before a filtered read. */
+  flushPolicies?: () => Promise<void>;
+
   constructor(private readonly ctx: AppContext) {}
 
   filterFor(actor: Actor, q: HostListQuery): HostFilter {
@@ -37,6 +45,9 @@ export class HostService {
       ...(q.status ? { status: q.status } : {}),
       ...(q.query ? { query: q.query } : {}),
       ...(q.platform ? { platform: q.platform } : {}),
+      ...(q.label_id !== undefined ? { labelId: q.label_id } : {}),
+      ...(q.policy_id !== undefined ? { policyId: q.policy_id } : {}),
+      ...(q.policy_response ? { policyResponse: q.policy_response } : {}),
     };
   }
 
@@ -48,6 +59,7 @@ export class HostService {
       ]);
     }
     await this.ctx.checkin.writes.flush();
+    if (q.policy_id !== undefined) await this.flushPolicies?.();
     const rows = await this.ctx.ds.hosts.list(this.filterFor(actor, q), {
       page: q.page ?? 0,
       perPage: q.per_page ?? 100,
@@ -58,6 +70,7 @@ export class HostService {
   }
 
   async count(actor: Actor, q: HostListQuery): Promise<number> {
+    if (q.policy_id !== undefined) await this.flushPolicies?.();
     return this.ctx.ds.hosts.count(this.filterFor(actor, q));
   }
 
@@ -67,9 +80,15 @@ export class HostService {
       ? await this.ctx.ds.teams.list({ ids: teamIds, page: 0, perPage: teamIds.length })
       : [];
     const names = new Map(teams.map((t) => [t.id, t.name]));
+    const failing = await this.ctx.ds.policies.failingCounts(rows.map((r) => r.id));
     const now = this.ctx.clock();
     return rows.map((r) =>
-      hostToApi(r, now, r.team_id === null ? null : (names.get(r.team_id) ?? null)),
+      hostToApi(
+        r,
+        now,
+        r.team_id === null ? null : (names.get(r.team_id) ?? null),
+        failing.get(r.id) ?? 0,
+      ),
     );
   }
 
@@ -102,7 +121,19 @@ export class HostService {
   async detail(host: HostRow) {
     const [api] = await this.toApi([host]);
     const users = await this.ctx.ds.hosts.users(host.id);
-    return { ...api!, users };
+    const labels = (await this.ctx.ds.labels.labelsOfHost(host.id)).map((l) => ({
+      id: l.id,
+      name: l.name,
+      description: l.description,
+      query: l.query,
+      platform: l.platform,
+      label_type: l.label_type,
+      label_membership_type: l.label_membership_type,
+      created_at: iso(l.created_at),
+      updated_at: iso(l.updated_at),
+    }));
+    const policies = this.hostPolicies ? await this.hostPolicies(host.id, host.team_id) : [];
+    return { ...api!, users, labels, policies };
   }
 
   async delete(actor: Actor, hosts: HostRow[]): Promise<void> {

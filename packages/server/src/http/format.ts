@@ -5,7 +5,12 @@ import type { HostRow, TeamWithCounts, UserWithTeams } from '@flotilla/db';
 export const iso = (ms: number): string =>
   ms > 0 ? new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z') : '0001-01-01T00:00:00Z';
 
-export function hostToApi(h: HostRow, now: number, teamName: string | null = null) {
+export function hostToApi(
+  h: HostRow,
+  now: number,
+  teamName: string | null = null,
+  failingPolicies = 0,
+) {
   const display = h.computer_name || h.hostname;
   return {
     id: h.id,
@@ -56,7 +61,7 @@ export function hostToApi(h: HostRow, now: number, teamName: string | null = nul
     status: hostStatus(h.seen_time, h.distributed_interval || 10, h.config_tls_refresh || 10, now),
     team_id: h.team_id,
     team_name: teamName,
-    issues: { failing_policies_count: 0, total_issues_count: 0 },
+    issues: { failing_policies_count: failingPolicies, total_issues_count: failingPolicies },
   };
 }
 

@@ -42,6 +42,8 @@ export interface QuerySource {
     stats: unknown,
     now: number,
   ): void;
+  /** Called once after all of a write's results for this source were ingested. */
+  endWrite?(host: HostRuntime, now: number): void;
 }
 
 /** Hooks other features use to add to a host's config (e.g. scheduled query packs). */
@@ -243,6 +245,7 @@ export class CheckinService {
     const stats = isObj(body['stats']) ? body['stats'] : {};
     const names = new Set([...Object.keys(queries), ...Object.keys(statuses)]);
     let detail: DetailResult | undefined;
+    let touched: Set<QuerySource> | undefined;
     for (const name of names) {
       const rows = normalizeRows(queries[name]);
       const status = normalizeStatus(statuses[name]);
@@ -259,8 +262,24 @@ export class CheckinService {
         continue;
       }
       const source = this.sources.find((s) => name.startsWith(s.prefix));
-      if (source) source.ingest(host, name, rows ?? [], status, message, stats[name], now);
+      if (source) {
+        // Rows that are not a list of objects are an error, never "no rows" (a policy fail).
+        if (rows === undefined) {
+          source.ingest(
+            host,
+            name,
+            [],
+            status || 1,
+            message || 'malformed result rows',
+            stats[name],
+            now,
+          );
+        } else source.ingest(host, name, rows, status, message, stats[name], now);
+        touched ??= new Set();
+        touched.add(source);
+      }
     }
+    if (touched) for (const s of touched) s.endWrite?.(host, now);
     if (detail) {
       const interval = this.config.osquery.detailUpdateIntervalS;
       detail.set.detail_updated_at = now;

@@ -14,7 +14,10 @@ export interface HostRuntime {
   detailAskedAt: number;
   refetch: boolean;
   labelUpdatedAt: number;
+  /** When label queries were last asked for (debounces unanswered asks). */
+  labelAskedAt: number;
   policyUpdatedAt: number;
+  policyAskedAt: number;
   seenAt: number;
 }
 
@@ -84,7 +87,9 @@ export class HostCache {
       detailAskedAt: 0,
       refetch: r.refetch_requested === 1,
       labelUpdatedAt: r.label_updated_at,
+      labelAskedAt: 0,
       policyUpdatedAt: r.policy_updated_at,
+      policyAskedAt: 0,
       seenAt: r.seen_time,
     };
     this.byKey.set(rt.nodeKeyHash, rt);

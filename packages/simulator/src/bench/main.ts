@@ -26,6 +26,12 @@ const { values } = parseArgs({
     steady: { type: 'string', default: '60' },
     'storm-timeout': { type: 'string', default: '600' },
     port: { type: 'string', default: '18600' },
+    // Internal: a child process that runs part of the fleet and reports over IPC.
+    role: { type: 'string', default: 'main' },
+    server: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    'fleet-processes': { type: 'string' },
+    'ca-dir': { type: 'string' },
   },
 });
 const N = Number(values.hosts);
@@ -50,6 +56,104 @@ async function waitFor(url: string, ca: string | undefined, ms = 60_000): Promis
       await sleep(300);
     }
   }
+}
+
+/** Hosts per simulator process: one process can hold only ~20,000 open sockets here. */
+const HOSTS_PER_PROCESS = 9_500;
+
+/** Child mode: run `hosts` simulated hosts and send cumulative stats to the parent. */
+async function fleetChild(): Promise<void> {
+  const abort = new AbortController();
+  process.on('message', (m) => {
+    if (m === 'stop') abort.abort();
+  });
+  const ca = readFileSync(join(String(values['ca-dir']), 'tls', 'ca.pem'), 'utf8');
+  const stats = await runFleet({
+    hosts: N,
+    server: String(values.server),
+    enrollSecret: 'bench-enroll-secret',
+    caPem: ca,
+    signal: abort.signal,
+    fleetSeed: Number(values.seed),
+    reportEverySeconds: 2,
+    onStats: (st) => process.send?.({ type: 'stats', stats: st }),
+  });
+  process.send?.({ type: 'final', stats }, () => process.exit(0));
+}
+
+/** Runs N hosts over as many child processes as the open-file limit needs; sums their stats. */
+function startFleet(
+  url: string,
+  dataDir: string,
+  hosts: number,
+): { latest: () => FleetStats | undefined; stop: () => Promise<FleetStats | undefined> } {
+  const processes = Number(
+    values['fleet-processes'] ?? Math.max(1, Math.ceil(hosts / HOSTS_PER_PROCESS)),
+  );
+  const per = Math.ceil(hosts / processes);
+  const children: ChildProcess[] = [];
+  const last: Array<FleetStats | undefined> = [];
+  const finals: Array<Promise<FleetStats | undefined>> = [];
+  for (let i = 0; i < processes; i++) {
+    const n = Math.min(per, hosts - i * per);
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        import.meta.filename,
+        '--role',
+        'fleet',
+        '--hosts',
+        String(n),
+        '--server',
+        url,
+        '--seed',
+        String(i + 1),
+        '--ca-dir',
+        dataDir,
+      ],
+      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+    );
+    children.push(child);
+    finals.push(
+      new Promise((resolve) => {
+        child.on('message', (m: { type: string; stats: FleetStats }) => {
+          last[i] = m.stats;
+          if (m.type === 'final') resolve(m.stats);
+        });
+        child.on('exit', () => resolve(last[i]));
+      }),
+    );
+  }
+  const sum = (all: Array<FleetStats | undefined>): FleetStats | undefined => {
+    const xs = all.filter((x): x is FleetStats => x !== undefined);
+    if (!xs.length) return undefined;
+    const out = structuredClone(xs[0]!);
+    for (const x of xs.slice(1)) {
+      out.hosts += x.hosts;
+      out.enrolled += x.enrolled;
+      out.rssBytes += x.rssBytes;
+      for (const k of Object.keys(x.endpoints) as Array<keyof FleetStats['endpoints']>) {
+        const e = x.endpoints[k];
+        const o = out.endpoints[k];
+        o.requests += e.requests;
+        o.errors += e.errors;
+        // Percentiles cannot be summed: report the worst process's.
+        o.p50 = Math.max(o.p50, e.p50);
+        o.p95 = Math.max(o.p95, e.p95);
+        o.p99 = Math.max(o.p99, e.p99);
+      }
+    }
+    return out;
+  };
+  return {
+    latest: () => sum(last),
+    stop: async () => {
+      for (const c of children) c.send('stop');
+      return sum(await Promise.all(finals));
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -107,17 +211,8 @@ async function main(): Promise<void> {
     `bench: ${N} hosts, ${values.db}${values.redis ? ' + redis' : ''}, server pid ${pid}`,
   );
 
-  const abort = new AbortController();
-  let latest: FleetStats | undefined;
-  const fleet = runFleet({
-    hosts: N,
-    server: url,
-    enrollSecret: 'bench-enroll-secret',
-    caPem: ca,
-    signal: abort.signal,
-    reportEverySeconds: 2,
-    onStats: (s) => (latest = s),
-  });
+  const fleet = startFleet(url, dir, N);
+  const latest = () => fleet.latest();
 
   // Enrollment storm: until every host is enrolled and has its vitals ingested.
   const t0 = Date.now();
@@ -142,23 +237,28 @@ async function main(): Promise<void> {
   await sleep(15_000);
   const before = {
     cpu: cpuMicros(pid),
-    req: totalRequests(latest),
-    err: totalErrors(latest),
+    req: totalRequests(latest()),
+    err: totalErrors(latest()),
     at: Date.now(),
   };
   await sleep(STEADY_S * 1000);
   const after = {
     cpu: cpuMicros(pid),
-    req: totalRequests(latest),
-    err: totalErrors(latest),
+    req: totalRequests(latest()),
+    err: totalErrors(latest()),
     at: Date.now(),
   };
   const windowS = (after.at - before.at) / 1000;
   const reqs = after.req - before.req;
   const cpuPerReqUs = reqs > 0 ? (after.cpu - before.cpu) / reqs : NaN;
   const rss = rssBytes(pid);
-  abort.abort();
-  const final = await fleet;
+
+  // Live-query fan-out: one query of ~100 rows per host to every host, streamed to a client.
+  const fanout = await liveFanout(url, ca, client);
+  console.log(
+    `fan-out: 50% ${fanout.seconds_to_50_percent} s, 99% ${fanout.seconds_to_99_percent} s, 100% ${fanout.seconds_to_100_percent} s, ${fanout.rows_per_second.toFixed(0)} rows/s`,
+  );
+  const final = (await fleet.stop())!;
   const dbBytes = databaseUrl
     ? await pgSize(databaseUrl)
     : fileSize(join(dir, 'flotilla.db')) + fileSize(join(dir, 'flotilla.db-wal'));
@@ -197,6 +297,7 @@ async function main(): Promise<void> {
       rss_per_host_kb: rss / N / 1024,
       db_bytes_per_host: dbBytes / N,
     },
+    live_query_fanout: fanout,
     latency_ms_whole_run: Object.fromEntries(
       Object.entries(final.endpoints).map(([k, e]) => [
         k,
@@ -214,6 +315,73 @@ async function main(): Promise<void> {
   writeFileSync(join(outDir, `${tag}.md`), markdown(result));
   console.log(markdown(result));
   process.exit(0);
+}
+
+interface Fanout {
+  hosts: number;
+  responded: number;
+  rows: number;
+  seconds_to_50_percent: number | null;
+  seconds_to_99_percent: number | null;
+  seconds_to_100_percent: number | null;
+  rows_per_second: number;
+}
+
+const HUNDRED_ROWS =
+  'WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100) ' +
+  'SELECT n.x AS row_number, s.hostname, s.uuid, s.cpu_brand FROM n, system_info s';
+
+async function liveFanout(url: string, ca: string, client: FlotillaClient): Promise<Fanout> {
+  const { default: WebSocket } = await import('ws');
+  const { labels } = await client.request<{ labels: Array<{ id: number; name: string }> }>(
+    'GET',
+    '/api/v1/fleet/labels',
+  );
+  const all = labels.find((l) => l.name === 'All Hosts')!.id;
+  const t0 = Date.now();
+  const { campaign } = await client.request<{
+    campaign: { id: number; Metrics: { TotalHosts: number } };
+  }>('POST', '/api/v1/fleet/queries/run', { query: HUNDRED_ROWS, selected: { labels: [all] } });
+  const total = campaign.Metrics.TotalHosts;
+  const marks: Record<string, number | null> = { 50: null, 99: null, 100: null };
+  let responded = 0;
+  let rows = 0;
+  let lastAt = t0;
+  const ws = new WebSocket(url.replace('https', 'wss') + '/api/v1/fleet/results/websocket', { ca });
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 120_000);
+    ws.on('open', () => {
+      ws.send(JSON.stringify({ type: 'auth', data: { token: client.token } }));
+      ws.send(JSON.stringify({ type: 'select_campaign', data: { campaign_id: campaign.id } }));
+    });
+    ws.on('message', (raw: Buffer) => {
+      const m = JSON.parse(raw.toString()) as { type: string; data: { rows?: unknown[] } };
+      if (m.type !== 'result') return;
+      responded++;
+      rows += m.data.rows?.length ?? 0;
+      lastAt = Date.now();
+      for (const p of [50, 99, 100])
+        if (marks[p] === null && responded >= Math.ceil((total * p) / 100))
+          marks[p] = (lastAt - t0) / 1000;
+      if (responded >= total) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  ws.close();
+  await client
+    .request('POST', `/api/v1/fleet/campaigns/${campaign.id}/stop`)
+    .catch(() => undefined);
+  return {
+    hosts: total,
+    responded,
+    rows,
+    seconds_to_50_percent: marks[50] ?? null,
+    seconds_to_99_percent: marks[99] ?? null,
+    seconds_to_100_percent: marks[100] ?? null,
+    rows_per_second: rows / Math.max(0.001, (lastAt - t0) / 1000),
+  };
 }
 
 function fileSize(f: string): number {
@@ -267,23 +435,12 @@ async function baseline(
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   await sleep(1500);
-  const abort = new AbortController();
-  let latest: FleetStats | undefined;
-  const fleet = runFleet({
-    hosts: N,
-    server: `https://127.0.0.1:${port}`,
-    enrollSecret: 'x',
-    caPem: ca,
-    signal: abort.signal,
-    reportEverySeconds: 2,
-    onStats: (s) => (latest = s),
-  });
-  await sleep(Math.min(60, N / 500 + 20) * 1000);
-  const b = { cpu: cpuMicros(proc.pid!), req: totalRequests(latest) };
+  const fleet = startFleet(`https://127.0.0.1:${port}`, dir, N);
+  await sleep(Math.min(90, N / 300 + 20) * 1000);
+  const b = { cpu: cpuMicros(proc.pid!), req: totalRequests(fleet.latest()) };
   await sleep(Math.min(steadyS, 30) * 1000);
-  const a = { cpu: cpuMicros(proc.pid!), req: totalRequests(latest) };
-  abort.abort();
-  await fleet;
+  const a = { cpu: cpuMicros(proc.pid!), req: totalRequests(fleet.latest()) };
+  await fleet.stop();
   proc.kill('SIGTERM');
   return { cpuPerReqUs: (a.cpu - b.cpu) / Math.max(1, a.req - b.req) };
 }
@@ -297,6 +454,7 @@ type Result = {
     { requests: number; errors: number; p50: number; p95: number; p99: number }
   >;
   total_errors: number;
+  live_query_fanout: Fanout;
 };
 
 function markdown(r: Result): string {
@@ -316,6 +474,8 @@ function markdown(r: Result): string {
     `| server RSS | ${f(s['server_rss_mb'])} MB (${f(s['rss_per_host_kb'])} KB/host) |`,
     `| database size per host | ${f(s['db_bytes_per_host'], 0)} bytes |`,
     `| errors (steady window / whole run) | ${s['errors_in_window']} / ${r.total_errors} |`,
+    `| live query (~100 rows/host) to 50% / 99% / 100% of hosts | ${f(r.live_query_fanout.seconds_to_50_percent)} / ${f(r.live_query_fanout.seconds_to_99_percent)} / ${f(r.live_query_fanout.seconds_to_100_percent)} s |`,
+    `| live query rows delivered to the streaming client | ${f(r.live_query_fanout.rows, 0)} (${f(r.live_query_fanout.rows_per_second, 0)} rows/s) |`,
     '',
     '| endpoint | requests | errors | p50 ms | p95 ms | p99 ms |',
     '| --- | --- | --- | --- | --- | --- |',
@@ -328,4 +488,5 @@ function markdown(r: Result): string {
   return lines.join('\n');
 }
 
-await main();
+if (values.role === 'fleet') await fleetChild();
+else await main();

@@ -1,0 +1,170 @@
+import { CHANNELS, type Bus } from '../bus/bus.js';
+import type { CampaignResult } from './campaign-registry.js';
+
+/** Rows one campaign delivers to its watchers before it says the cap was reached. */
+export const MAX_CAMPAIGN_ROWS = 1_000_000;
+
+export interface HostInfo {
+  id: number;
+  hostname: string;
+  display_name: string;
+  online: boolean;
+}
+
+export type SessionEvent =
+  | {
+      type: 'result';
+      data: {
+        distributed_query_execution_id: number;
+        host: { id: number; hostname: string; display_name: string };
+        rows: Array<Record<string, string>>;
+        error: string | null;
+        stats: unknown;
+      };
+    }
+  | {
+      type: 'totals';
+      data: { count: number; online: number; offline: number; missing_in_action: number };
+    }
+  | {
+      type: 'status';
+      data: { expected_results: number; actual_results: number; status: 'pending' | 'finished' };
+    }
+  | { type: 'error'; data: string };
+
+/**
+ * Watches one campaign's answers for one consumer (a websocket, a synchronous run): counts
+ * who responded, caps rows, and says when every online target has answered or time is up.
+ * Disposing it drops the bus subscription, so a client that goes away leaks nothing.
+ */
+export class CampaignSession {
+  readonly responded = new Set<number>();
+  readonly results: CampaignResult[] = [];
+  rows = 0;
+  capped = false;
+  private off: (() => void) | undefined;
+  private listeners: Array<(e: SessionEvent) => void> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private done = false;
+  private readonly finishedWaiters: Array<() => void> = [];
+
+  constructor(
+    readonly campaignId: number,
+    private readonly hosts: Map<number, HostInfo>,
+    bus: Bus,
+    readonly deadline: number,
+    private readonly keepResults: boolean,
+    private readonly maxRows = MAX_CAMPAIGN_ROWS,
+  ) {
+    this.off = bus.subscribe(CHANNELS.campaignResults(campaignId), (m) =>
+      this.onResult(m as CampaignResult),
+    );
+    this.timer = setTimeout(() => this.finish(), Math.max(0, deadline - Date.now()));
+    this.timer.unref();
+  }
+
+  get online(): number {
+    let n = 0;
+    for (const h of this.hosts.values()) if (h.online) n++;
+    return n;
+  }
+
+  get targets(): number {
+    return this.hosts.size;
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  totals(): SessionEvent {
+    const online = this.online;
+    return {
+      type: 'totals',
+      data: { count: this.targets, online, offline: this.targets - online, missing_in_action: 0 },
+    };
+  }
+
+  status(): SessionEvent {
+    return {
+      type: 'status',
+      data: {
+        expected_results: this.online,
+        actual_results: this.responded.size,
+        status: this.done ? 'finished' : 'pending',
+      },
+    };
+  }
+
+  /** Adds a listener and replays what it missed (results kept, totals, status). */
+  listen(fn: (e: SessionEvent) => void): () => void {
+    this.listeners.push(fn);
+    fn(this.totals());
+    for (const r of this.results) fn(this.toEvent(r));
+    fn(this.status());
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== fn);
+    };
+  }
+
+  /** Resolves when every online target answered (or every target, with `all`), or at the deadline. */
+  waitFinished(): Promise<void> {
+    if (this.done) return Promise.resolve();
+    return new Promise((r) => this.finishedWaiters.push(r));
+  }
+
+  private toEvent(r: CampaignResult): SessionEvent {
+    const h = this.hosts.get(r.host_id);
+    return {
+      type: 'result',
+      data: {
+        distributed_query_execution_id: this.campaignId,
+        host: { id: r.host_id, hostname: h?.hostname ?? '', display_name: h?.display_name ?? '' },
+        rows: r.rows,
+        error: r.error,
+        stats: r.stats,
+      },
+    };
+  }
+
+  private emit(e: SessionEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  private onResult(r: CampaignResult): void {
+    if (this.responded.has(r.host_id) || !this.hosts.has(r.host_id)) return;
+    this.responded.add(r.host_id);
+    const host = this.hosts.get(r.host_id)!;
+    if (!host.online) host.online = true; // it answered, so it is online now
+    let result = r;
+    if (this.capped) result = { ...r, rows: [] };
+    else if (this.rows + r.rows.length > this.maxRows) {
+      this.capped = true;
+      result = { ...r, rows: r.rows.slice(0, this.maxRows - this.rows) };
+      this.emit({
+        type: 'error',
+        data: `result limit of ${this.maxRows} rows reached: further rows are dropped (hosts are still counted)`,
+      });
+    }
+    this.rows += result.rows.length;
+    if (this.keepResults) this.results.push(result);
+    this.emit(this.toEvent(result));
+    this.emit(this.status());
+    if (this.responded.size >= this.online) this.finish();
+  }
+
+  finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.emit(this.status());
+    for (const w of this.finishedWaiters.splice(0)) w();
+  }
+
+  dispose(): void {
+    this.finish();
+    if (this.timer) clearTimeout(this.timer);
+    this.off?.();
+    this.off = undefined;
+    this.listeners = [];
+  }
+}

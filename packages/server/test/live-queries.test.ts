@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { ApiError} from '@flotilla/api';
+import type { ApiError } from '@flotilla/api';
 import { FlotillaClient } from '@flotilla/api';
 import { runFleet } from '@flotilla/simulator';
 import { loadConfig, startServer, type RunningServer } from '../src/index.js';
@@ -348,6 +348,55 @@ describe('live queries, saved queries and labels on simulated hosts (in-process 
     expect(mine.campaign.Metrics.TotalHosts).toBe(1); // label members narrowed to the team's hosts
     obs.close();
     edge.close();
+  });
+
+  it('the `flotilla query` command streams a campaign to the terminal and exits when it is done', async () => {
+    const { execFile } = await import('node:child_process');
+    const { writeFileSync } = await import('node:fs');
+    const cliConfig = join(dir, 'cli.json');
+    writeFileSync(
+      cliConfig,
+      JSON.stringify({
+        server_url: server.url.replace('localhost', '127.0.0.1'),
+        ca_file: join(dir, 'tls', 'ca.pem'),
+        token: admin.token,
+      }),
+    );
+    const run = (args: string[]) =>
+      new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', join(import.meta.dirname, '../../cli/src/main.ts'), ...args],
+          { env: { ...process.env, FLOTILLA_CLI_CONFIG: cliConfig }, timeout: 60_000 },
+          (err, stdout, stderr) =>
+            err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve({ stdout, stderr }),
+        ),
+      );
+    const json = await run([
+      'query',
+      '--labels',
+      'Debian Linux',
+      '--query',
+      'SELECT hostname, version FROM os_version, system_info',
+      '--json',
+    ]);
+    const lines = json.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { host: string; hostname: string; version: string });
+    expect(lines).toHaveLength(6);
+    for (const l of lines) expect(l.host).toBe(l.hostname);
+    expect(json.stderr).toMatch(/responded 6 \/ online 6 \/ targeted 6/);
+    const table = await run([
+      'query',
+      '--labels',
+      'Red Hat Linux',
+      '--query',
+      "SELECT 'ok' AS answer",
+      '--quiet',
+    ]);
+    expect(table.stdout.split('\n')[0]).toMatch(/^HOST\s+ANSWER$/);
+    expect(table.stdout.trim().split('\n')).toHaveLength(7);
   });
 
   it('a websocket client that goes away leaves no subscription behind', async () => {

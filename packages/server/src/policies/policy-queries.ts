@@ -15,8 +15,8 @@ import { labelApplies } from '../labels/label-queries.js';
 export const POLICY_PREFIX = 'fleet_policy_query_';
 export const POLICIES_CHANGED = 'policies.changed';
 
-/** Re-read label members of label-scoped policies this often (labels change hourly). */
-const LABEL_REFRESH_MS = 30_000;
+/** Re-read members of the labels policies are scoped to this often. */
+const LABEL_REFRESH_MS = 10_000;
 /** Recompute counts from results this often, to absorb deleted and moved hosts. */
 const RECONCILE_MS = 10 * 60_000;
 /** An unanswered ask is repeated after this long. */
@@ -47,6 +47,8 @@ export class PolicyQuerySource implements QuerySource {
   private labelMembers = new Map<number, Set<number>>();
   private labelsLoadedAt = 0;
   private labelsLoading: Promise<void> | undefined;
+  /** Hosts that joined or left a scoping label since they were last asked: ask them again. */
+  private readonly recheck = new Set<number>();
   private readonly pendingResults = new Map<number, Map<number, PolicyResult>>();
   private queue: HostPolicyResults[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -138,6 +140,12 @@ export class PolicyQuerySource implements QuerySource {
     const ids = [...new Set(this.policies.flatMap((p) => [...p.include, ...p.exclude]))];
     const next = new Map<number, Set<number>>();
     for (const id of ids) next.set(id, new Set(await this.ds.labels.hostIdsInAny([id])));
+    for (const [id, members] of next) {
+      const before = this.labelMembers.get(id);
+      if (!before) continue; // a newly referenced label: its policy is new or changed anyway
+      for (const h of members) if (!before.has(h)) this.recheck.add(h);
+      for (const h of before) if (!members.has(h)) this.recheck.add(h);
+    }
     this.labelMembers = next;
     this.labelsLoadedAt = this.clock();
   }
@@ -153,19 +161,23 @@ export class PolicyQuerySource implements QuerySource {
 
   pending(host: HostRuntime, now: number): Record<string, string> | undefined {
     if (!this.policies.length) return undefined;
-    const due =
-      host.refetch ||
-      now >= host.policyUpdatedAt + this.intervalS * 1000 + jitterMs(host.id, this.intervalS);
-    const changed = this.newest > host.policyUpdatedAt;
-    if (!due && !changed) return undefined;
-    // An ask is repeated only when it went unanswered for a while or policies changed since.
-    if (now - host.policyAskedAt < ASK_DEBOUNCE_MS && this.newest <= host.policyAskedAt)
-      return undefined;
     if (now - this.labelsLoadedAt > LABEL_REFRESH_MS && !this.labelsLoading) {
       this.labelsLoading = this.loadLabelMembers()
         .catch((err: unknown) => this.log.error({ err }, 'loading policy label members failed'))
         .finally(() => (this.labelsLoading = undefined));
     }
+    const recheck = this.recheck.has(host.id);
+    const due =
+      host.refetch ||
+      recheck ||
+      now >= host.policyUpdatedAt + this.intervalS * 1000 + jitterMs(host.id, this.intervalS);
+    const changed = this.newest > host.policyUpdatedAt;
+    if (!due && !changed) return undefined;
+    // An ask is repeated only when it went unanswered for a while or policies changed since
+    // (a host that just joined or left a scoping label is asked once at once).
+    if (!recheck && now - host.policyAskedAt < ASK_DEBOUNCE_MS && this.newest <= host.policyAskedAt)
+      return undefined;
+    this.recheck.delete(host.id);
     let out: Record<string, string> | undefined;
     for (const p of this.policies) {
       if (!due && p.updatedAt <= host.policyUpdatedAt) continue;

@@ -32,6 +32,9 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     'fleet-processes': { type: 'string' },
     'ca-dir': { type: 'string' },
+    // Write a V8 CPU profile of the server (bench/profiles/*.cpuprofile); summarise with
+    // `node packages/simulator/src/bench/profile-summary.ts FILE`.
+    profile: { type: 'boolean', default: false },
   },
 });
 const N = Number(values.hosts);
@@ -178,7 +181,15 @@ async function main(): Promise<void> {
   };
   const server: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'packages/cli/src/main.ts'), 'serve'],
+    [
+      ...(values.profile
+        ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'profiles')}`]
+        : []),
+      '--import',
+      'tsx',
+      join(ROOT, 'packages/cli/src/main.ts'),
+      'serve',
+    ],
     { env, stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const url = `https://127.0.0.1:${PORT}`;

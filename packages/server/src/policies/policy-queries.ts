@@ -19,6 +19,8 @@ export const POLICIES_CHANGED = 'policies.changed';
 const LABEL_REFRESH_MS = 10_000;
 /** Recompute counts from results this often, to absorb deleted and moved hosts. */
 const RECONCILE_MS = 10 * 60_000;
+/** Hosts per results transaction. */
+const WRITE_CHUNK = 100;
 /** An unanswered ask is repeated after this long. */
 const ASK_DEBOUNCE_MS = 60_000;
 
@@ -225,13 +227,20 @@ export class PolicyQuerySource implements QuerySource {
     const batch = this.queue;
     this.queue = [];
     this.flushing = this.flushing.then(async () => {
-      try {
-        // The host row must exist before results reference it.
-        await this.writes.flush();
-        const transitions = await this.ds.policies.applyResults(batch, this.facts);
-        if (transitions.length) for (const l of this.listeners) l(transitions);
-      } catch (err) {
-        this.log.error({ err, hosts: batch.length }, 'writing policy results failed');
+      // The host row must exist before results reference it.
+      await this.writes.flush().catch(() => undefined);
+      // Small transactions with a yield between them: SQLite writes block the event loop, and
+      // check-ins must not wait behind a thousand hosts' first results.
+      for (let i = 0; i < batch.length; i += WRITE_CHUNK) {
+        const chunk = batch.slice(i, i + WRITE_CHUNK);
+        try {
+          const transitions = await this.ds.policies.applyResults(chunk, this.facts);
+          if (transitions.length) for (const l of this.listeners) l(transitions);
+        } catch (err) {
+          // Lost results are asked again at the next interval.
+          this.log.error({ err, hosts: chunk.length }, 'writing policy results failed');
+        }
+        if (i + WRITE_CHUNK < batch.length) await new Promise((r) => setImmediate(r));
       }
     });
     return this.flushing;

@@ -1,4 +1,4 @@
-import type { OvalFeed, OvalTest } from '../feeds/oval.js';
+import type { OvalFeed, OvalNode, OvalTest } from '../feeds/oval.js';
 import type { InstalledPackage, OsRelease } from '../types.js';
 import { compareDpkg } from '../versions/dpkg.js';
 import { compareRpmEvr } from '../versions/rpm.js';
@@ -63,8 +63,172 @@ export class OvalMatcher {
   private readonly memo = new Map<string, readonly number[]>();
   /** Distinct (package, version, arch) evaluations done so far. */
   evaluations = 0;
+  /**
+   * Definitions whose verdict for a package depends only on the OS release and that package's
+   * own tests (see `analyse`): their findings can be computed once per (release, package,
+   * version) and shared by every host.
+   */
+  readonly separable: Uint8Array;
+  /** Kernel definitions with no package test: one verdict per (release, kernel). */
+  private readonly kernelOnly: number[] = [];
+  /** Kernel definitions that also look at packages: evaluated per host. */
+  private readonly kernelMixed: number[] = [];
+  private readonly kernelMemo = new Map<string, readonly RawFinding[]>();
+  private readonly gateMemo = new Map<string, Map<number, Tri>>();
 
-  constructor(readonly feed: OvalFeed) {}
+  constructor(readonly feed: OvalFeed) {
+    this.separable = new Uint8Array(feed.definitions.length);
+    feed.definitions.forEach((def, di) => {
+      const shape = def.tree ? this.analyse(def.tree, 0, new Set([di])) : null;
+      if (shape && shape.ok && !shape.kernel) this.separable[di] = 1;
+    });
+    for (const di of feed.kernelDefs) {
+      const def = feed.definitions[di];
+      const shape = def?.tree ? this.analyse(def.tree, 0, new Set([di])) : null;
+      if (shape && !shape.pkg) this.kernelOnly.push(di);
+      else this.kernelMixed.push(di);
+    }
+  }
+
+  /**
+   * Structure of a criteria tree. `ok`: package tests appear only positively, each naming one
+   * package, under OR nodes or under ANDs whose other children hold no package test, so the
+   * tree is an OR over packages of "gates ∧ this package's test" and a host's findings for a
+   * package are the same whatever else the host has installed.
+   */
+  private analyse(
+    node: OvalNode,
+    depth: number,
+    seen: Set<number>,
+  ): { ok: boolean; pkg: boolean; kernel: boolean } {
+    if (depth > 64) return { ok: false, pkg: true, kernel: true };
+    switch (node.t) {
+      case 'test': {
+        const t = this.feed.tests[node.test];
+        if (!t) return { ok: true, pkg: false, kernel: false };
+        if (t.t === 'pkg')
+          return {
+            // One name, or several under "at least one": either way true iff one item satisfies.
+            ok:
+              !node.negate &&
+              isPositive(t) &&
+              t.existence !== 'only_one_exists' &&
+              (t.names.length === 1 || t.check === 'at least one'),
+            pkg: true,
+            kernel: false,
+          };
+        if ((t.t === 'uname' && t.states.length > 0) || t.t === 'kernel_var')
+          return { ok: true, pkg: false, kernel: true };
+        return { ok: true, pkg: false, kernel: false };
+      }
+      case 'extend': {
+        const target = this.feed.defIndex.get(node.def);
+        const tree = target === undefined ? null : (this.feed.definitions[target]?.tree ?? null);
+        if (target === undefined || !tree) return { ok: true, pkg: false, kernel: false };
+        if (seen.has(target)) return { ok: false, pkg: true, kernel: true };
+        const inner = this.analyse(tree, depth + 1, new Set([...seen, target]));
+        return { ...inner, ok: inner.ok && !(node.negate && inner.pkg) };
+      }
+      case 'criteria': {
+        let ok = true;
+        let pkgChildren = 0;
+        let kernel = false;
+        for (const c of node.children) {
+          const r = this.analyse(c, depth + 1, seen);
+          ok &&= r.ok;
+          if (r.pkg) pkgChildren++;
+          kernel ||= r.kernel;
+        }
+        const pkg = pkgChildren > 0;
+        if (pkg && (node.negate || node.op === 'ONE' || node.op === 'XOR')) ok = false;
+        if (node.op === 'AND' && pkgChildren > 1) ok = false;
+        return { ok, pkg, kernel };
+      }
+    }
+  }
+
+  /** Results of the tests that depend only on the OS release, cached per release. */
+  private gates(os: OsRelease): Map<number, Tri> {
+    const key = `${os.family}\0${os.version}\0${os.codename ?? ''}`;
+    let g = this.gateMemo.get(key);
+    if (!g) {
+      g = new Map();
+      this.gateMemo.set(key, g);
+    }
+    return g;
+  }
+
+  /** Does any test of this feed name the package? */
+  names(p: InstalledPackage): boolean {
+    return (
+      p.type === (this.feed.scheme === 'dpkg' ? 'deb' : 'rpm') &&
+      this.feed.testsByPackage.has(p.name)
+    );
+  }
+
+  /**
+   * Findings of the separable definitions for one package, as if it were the only package of
+   * its name on a host of this release. `rest` receives the other definitions its tests reach.
+   */
+  matchPackage(os: OsRelease, p: InstalledPackage, rest: Set<number>): RawFinding[] {
+    if (!this.names(p)) return [];
+    const feed = this.feed;
+    const item = packageItem(feed.scheme, p);
+    const satisfied = this.satisfiedTests(p, item);
+    if (satisfied.length === 0) return [];
+    const candidates = new Set<number>();
+    for (const ti of satisfied) {
+      for (const di of feed.defsByTest[ti] ?? []) {
+        if (this.separable[di] === 1) candidates.add(di);
+        else rest.add(di);
+      }
+    }
+    if (candidates.size === 0) return [];
+    const ctx: OvalHostContext = { os, kernel: undefined, items: new Map([[p.name, [item]]]) };
+    const gates = this.gates(os);
+    const own = new Map<number, Tri>();
+    const testResult = (ti: number): Tri => {
+      const t = feed.tests[ti];
+      if (t === undefined) return Tri.Unknown;
+      const cache = t.t === 'pkg' ? own : gates;
+      let r = cache.get(ti);
+      if (r === undefined) {
+        r = evalTest(t, ctx);
+        cache.set(ti, r);
+      }
+      return r;
+    };
+    const satisfiedBy = new Map<number, InstalledPackage[]>(satisfied.map((ti) => [ti, [p]]));
+    return this.findings(candidates, testResult, satisfiedBy, undefined);
+  }
+
+  /** Kernel definitions that look only at the running kernel and the release, memoized. */
+  matchKernel(os: OsRelease, kernel: string): readonly RawFinding[] {
+    const key = `${os.family}\0${os.version}\0${os.codename ?? ''}\0${kernel}`;
+    let hit = this.kernelMemo.get(key);
+    if (hit === undefined) {
+      const ctx: OvalHostContext = { os, kernel, items: new Map() };
+      const results = new Map<number, Tri>();
+      const testResult = (ti: number): Tri => {
+        let r = results.get(ti);
+        if (r === undefined) {
+          const t = feed.tests[ti];
+          r = t === undefined ? Tri.Unknown : evalTest(t, ctx);
+          results.set(ti, r);
+        }
+        return r;
+      };
+      const feed = this.feed;
+      hit = this.findings(new Set(this.kernelOnly), testResult, new Map(), kernel);
+      this.kernelMemo.set(key, hit);
+    }
+    return hit;
+  }
+
+  /** Kernel definitions that also test packages; they need the whole host. */
+  get mixedKernelDefs(): readonly number[] {
+    return this.kernelMixed;
+  }
 
   private satisfiedTests(
     p: InstalledPackage,
@@ -87,10 +251,15 @@ export class OvalMatcher {
     return hit;
   }
 
+  /**
+   * Evaluates definitions against a whole host. `only`: restrict to these definitions
+   * (the ones per-package evaluation cannot settle); all reachable ones when absent.
+   */
   match(
     os: OsRelease,
     kernel: string | undefined,
     packages: readonly InstalledPackage[],
+    only?: ReadonlySet<number>,
   ): RawFinding[] {
     const feed = this.feed;
     const wanted = feed.scheme === 'dpkg' ? 'deb' : 'rpm';
@@ -107,10 +276,10 @@ export class OvalMatcher {
         const by = satisfiedBy.get(ti);
         if (by) by.push(p);
         else satisfiedBy.set(ti, [p]);
-        for (const di of feed.defsByTest[ti] ?? []) candidates.add(di);
+        for (const di of feed.defsByTest[ti] ?? []) if (!only || only.has(di)) candidates.add(di);
       }
     }
-    if (kernel) for (const di of feed.kernelDefs) candidates.add(di);
+    if (kernel) for (const di of feed.kernelDefs) if (!only || only.has(di)) candidates.add(di);
     if (candidates.size === 0) return [];
 
     const ctx: OvalHostContext = { os, kernel, items };
@@ -125,6 +294,16 @@ export class OvalMatcher {
       return r;
     };
 
+    return this.findings(candidates, testResult, satisfiedBy, kernel);
+  }
+
+  private findings(
+    candidates: Iterable<number>,
+    testResult: (ti: number) => Tri,
+    satisfiedBy: ReadonlyMap<number, readonly InstalledPackage[]>,
+    kernel: string | undefined,
+  ): RawFinding[] {
+    const feed = this.feed;
     const out = new Map<string, RawFinding>();
     const cmp = feed.scheme === 'dpkg' ? compareDpkg : compareRpmEvr;
     const add = (f: RawFinding): void => {

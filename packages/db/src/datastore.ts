@@ -15,6 +15,7 @@ import { AppConfigRepository } from './repositories/app-config.js';
 import { QueryRepository } from './repositories/queries.js';
 import { LabelRepository } from './repositories/labels.js';
 import { CampaignRepository } from './repositories/campaigns.js';
+import { QueryReportRepository } from './repositories/query-reports.js';
 import { PolicyRepository } from './repositories/policies.js';
 
 export interface DatastoreOptions {
@@ -37,6 +38,7 @@ export class Datastore {
   readonly queries: QueryRepository;
   readonly labels: LabelRepository;
   readonly campaigns: CampaignRepository;
+  readonly queryReports: QueryReportRepository;
   readonly policies: PolicyRepository;
 
   constructor(
@@ -55,6 +57,7 @@ export class Datastore {
     this.queries = new QueryRepository(db);
     this.labels = new LabelRepository(db);
     this.campaigns = new CampaignRepository(db);
+    this.queryReports = new QueryReportRepository(db);
     this.policies = new PolicyRepository(db);
   }
 

@@ -10,6 +10,7 @@ export * from './repositories/app-config.js';
 export * from './repositories/queries.js';
 export * from './repositories/labels.js';
 export * from './repositories/campaigns.js';
+export * from './repositories/query-reports.js';
 export * from './repositories/policies.js';
 export { BUILTIN_LABELS } from './migrations/0002-queries-labels-campaigns.js';
 export * from './testing.js';

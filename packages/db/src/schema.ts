@@ -20,6 +20,8 @@ export interface Database {
   labels: LabelsTable;
   label_membership: LabelMembershipTable;
   campaigns: CampaignsTable;
+  query_results: QueryResultsTable;
+  host_schedule_stats: HostScheduleStatsTable;
 }
 
 export interface QueriesTable {
@@ -289,3 +291,113 @@ export interface PolicyAutomationsTable {
 
 export type PolicyRow = Selectable<PoliciesTable>;
 export type PolicyHistoryRow = Selectable<PolicyHistoryTable>;
+
+export interface QueryResultsTable {
+  id: Generated<number>;
+  query_id: number;
+  host_id: number;
+  data: string;
+  last_fetched: number;
+}
+
+export interface HostScheduleStatsTable {
+  host_id: number;
+  name: string;
+  query_id: number | null;
+  interval: Generated<number>;
+  executions: Generated<number>;
+  last_executed: Generated<number>;
+  wall_time_ms: Generated<number>;
+  user_time: Generated<number>;
+  system_time: Generated<number>;
+  average_memory: Generated<number>;
+  output_size: Generated<number>;
+  denylisted: Generated<number>;
+  last_error: string | null;
+  last_error_at: Generated<number>;
+  updated_at: number;
+}
+
+// ---- software inventory and vulnerabilities (migration 0004) ----------------------------
+
+export interface Database {
+  software_titles: SoftwareTitlesTable;
+  software: SoftwareTable;
+  host_software: HostSoftwareTable;
+  host_software_state: HostSoftwareStateTable;
+  vulnerabilities: VulnerabilitiesTable;
+  host_vulnerabilities: HostVulnerabilitiesTable;
+}
+
+export interface SoftwareTitlesTable {
+  id: Generated<number>;
+  checksum: string;
+  name: string;
+  source: string;
+  browser: Generated<string>;
+  bundle_identifier: Generated<string>;
+  created_at: number;
+}
+
+/** One distinct software version; hosts link to it through host_software. */
+export interface SoftwareTable {
+  id: Generated<number>;
+  checksum: string;
+  title_id: number;
+  name: string;
+  version: string;
+  /** osquery table it came from: deb_packages, rpm_packages, apps, programs… */
+  source: string;
+  release: Generated<string>;
+  arch: Generated<string>;
+  vendor: Generated<string>;
+  bundle_identifier: Generated<string>;
+  extension_id: Generated<string>;
+  browser: Generated<string>;
+  /** Source package (deb) or source rpm. */
+  package_source: Generated<string>;
+  created_at: number;
+}
+
+export interface HostSoftwareTable {
+  host_id: number;
+  software_id: number;
+  first_seen_at: number;
+}
+
+export interface HostSoftwareStateTable {
+  host_id: number;
+  checksum: string;
+  seen_at: number;
+  changed_at: number;
+  scanned_checksum: Generated<string>;
+}
+
+export interface VulnerabilitiesTable {
+  cve: string;
+  severity: Generated<string>;
+  cvss_score: number | null;
+  epss_probability: number | null;
+  cisa_known_exploit: Generated<number>;
+  kev_date_added: string | null;
+  hosts_count: Generated<number>;
+  hosts_count_updated_at: Generated<number>;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface HostVulnerabilitiesTable {
+  id: Generated<number>;
+  host_id: number;
+  software_id: number | null;
+  cve: string;
+  package: string;
+  installed_version: string;
+  fixed_version: string | null;
+  source: string;
+  advisory: Generated<string>;
+  first_detected_at: number;
+  /** Set when a later scan no longer finds it (upgrade, removal); cleared if it comes back. */
+  resolved_at: number | null;
+  updated_at: number;
+}

@@ -31,6 +31,15 @@ import {
   registerResultsWebsocket,
 } from './live-queries/live-queries.routes.js';
 import { registerQueryRoutes } from './queries/queries.routes.js';
+import { LogPipeline } from './logging/pipeline.js';
+import { LogIngest } from './logging/ingest.js';
+import { buildDestinations } from './logging/destinations/build.js';
+import { buildMetrics } from './logging/metrics.js';
+import { registerLoggingRoutes } from './logging/logging.routes.js';
+import { ScheduleService } from './scheduled-queries/schedule.js';
+import { QueryReportWriter } from './scheduled-queries/query-reports.js';
+import { ScheduleStatsSource } from './scheduled-queries/schedule-stats.js';
+import { registerReportRoutes } from './scheduled-queries/reports.routes.js';
 import { PolicyQuerySource } from './policies/policy-queries.js';
 import { PolicyService } from './policies/policies.service.js';
 import { registerPolicyRoutes } from './policies/policies.routes.js';
@@ -100,7 +109,24 @@ export async function buildApp(
   }) as unknown as FastifyInstance;
 
   const activities = new ActivityService(ds, clock);
-  const checkin = new CheckinService(ds, config, bus, secrets, log, clock);
+  const pipeline = new LogPipeline(config.dataDir, buildDestinations(config), log);
+  const logIngest = new LogIngest(pipeline, log, clock);
+  const checkin = new CheckinService(ds, config, bus, secrets, log, clock, logIngest);
+  const schedule = new ScheduleService(ds, bus, log);
+  checkin.configContributors.push(schedule.contribute);
+  const reports = new QueryReportWriter(ds, schedule, log, config.queryReportMaxRows);
+  const scheduleStats = new ScheduleStatsSource(
+    ds,
+    schedule,
+    log,
+    config.osquery.detailUpdateIntervalS,
+  );
+  checkin.sources.push(scheduleStats);
+  activities.copyTo = (line) => pipeline.append('audit', [line]);
+  logIngest.hooks = {
+    results: (host, entries, now) => reports.ingest(host.id, entries, now),
+    statuses: (host, entries, now) => scheduleStats.statuses(host, entries, now),
+  };
   const ctx: AppContext = {
     config,
     ds,
@@ -180,6 +206,8 @@ export async function buildApp(
         registerLabelRoutes(api, ctx, labelSource, hosts, hide);
         registerLiveQueryRoutes(api, ctx, campaigns, hide);
         registerPolicyRoutes(api, ctx, policies, hide);
+        registerReportRoutes(api, ctx, reports, hide);
+        registerLoggingRoutes(api, ctx, pipeline, hide);
       },
       { prefix },
     );
@@ -189,6 +217,10 @@ export async function buildApp(
   app.get('/api/openapi.json', { config: { public: true }, schema: { hide: true } }, async () =>
     app.swagger(),
   );
+  const metrics = buildMetrics(checkin, pipeline);
+  app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_req, reply) =>
+    reply.type(metrics.contentType).send(await metrics.metrics()),
+  );
   app.get('/healthz', { schema: { hide: true } }, async () => ({
     status: 'ok',
     hosts: checkin.cache.size,
@@ -196,6 +228,8 @@ export async function buildApp(
 
   app.addHook('onReady', async () => {
     await labelSource.reload();
+    await schedule.reload();
+    pipeline.start();
     await policySource.start();
     await checkin.start();
   });
@@ -206,6 +240,9 @@ export async function buildApp(
     await policySource.stop();
     await automations.drain();
     await checkin.stop();
+    await reports.flush();
+    await scheduleStats.flush();
+    await pipeline.stop();
   });
   return { app, ctx };
 }

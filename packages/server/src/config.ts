@@ -41,6 +41,21 @@ export interface ServerConfig {
     readonly enrollFailuresPerMinute: number;
   };
   readonly sessionTtlS: number;
+  readonly logging: {
+    readonly result: readonly string[];
+    readonly status: readonly string[];
+    readonly audit: readonly string[];
+    readonly filesystemDir: string;
+    readonly filesystemMaxBytes: number;
+    readonly filesystemMaxAgeS: number;
+    readonly filesystemCompress: boolean;
+    readonly webhookUrl: string | undefined;
+    readonly webhookFormat: 'generic' | 'splunk';
+    readonly webhookToken: string | undefined;
+    readonly redisUrl: string | undefined;
+  };
+  /** Rows kept per saved query in its report (Fleet keeps 1,000). */
+  readonly queryReportMaxRows: number;
 }
 
 type Kind = 'string' | 'int' | 'bool' | 'list' | 'enum';
@@ -172,6 +187,74 @@ export const SETTINGS: readonly Setting[] = [
     def: String(5 * 24 * 3600),
     min: 60,
     help: 'Seconds a login session lasts',
+  },
+  {
+    key: 'log_result_destinations',
+    kind: 'list',
+    def: 'filesystem',
+    help: 'Where result logs go: filesystem, stdout, webhook, redis_streams, none (comma-separated)',
+  },
+  {
+    key: 'log_status_destinations',
+    kind: 'list',
+    def: 'filesystem',
+    help: 'Where status logs go (same choices)',
+  },
+  {
+    key: 'log_audit_destinations',
+    kind: 'list',
+    def: 'none',
+    help: 'Where the audit log (activities) is copied (same choices)',
+  },
+  {
+    key: 'log_filesystem_dir',
+    kind: 'string',
+    help: 'Directory of the filesystem destination (default <data_dir>/logs/out)',
+  },
+  {
+    key: 'log_filesystem_max_bytes',
+    kind: 'int',
+    def: String(512 * 1024 * 1024),
+    min: 0,
+    help: 'Rotate filesystem logs at this size (0: never)',
+  },
+  {
+    key: 'log_filesystem_max_age',
+    kind: 'int',
+    def: '86400',
+    min: 0,
+    help: 'Rotate filesystem logs after this many seconds (0: never)',
+  },
+  {
+    key: 'log_filesystem_compress',
+    kind: 'bool',
+    def: 'false',
+    help: 'Gzip rotated filesystem logs',
+  },
+  { key: 'log_webhook_url', kind: 'string', help: 'URL of the webhook destination' },
+  {
+    key: 'log_webhook_format',
+    kind: 'enum',
+    def: 'generic',
+    values: ['generic', 'splunk'],
+    help: 'Webhook body: generic JSON or Splunk HEC events',
+  },
+  {
+    key: 'log_webhook_token',
+    kind: 'string',
+    help: 'Token for the webhook (Splunk HEC token with format=splunk)',
+  },
+  {
+    key: 'log_redis_url',
+    kind: 'string',
+    help: 'Redis for the redis_streams destination (default FLOTILLA_REDIS_URL)',
+  },
+  {
+    key: 'query_report_max_rows',
+    kind: 'int',
+    def: '1000',
+    min: 0,
+    help: 'Rows kept per saved query report',
   },
 ];
 
@@ -324,10 +407,27 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
     }
   }
 
+  const kinds = ['filesystem', 'stdout', 'webhook', 'redis_streams', 'none'];
+  for (const t of ['result', 'status', 'audit']) {
+    for (const d of (v.get(`log_${t}_destinations`) as string[] | undefined) ?? []) {
+      if (!kinds.includes(d))
+        problems.push(
+          `log_${t}_destinations: unknown destination "${d}" (use ${kinds.join(', ')})`,
+        );
+      if (d === 'webhook' && !str('log_webhook_url'))
+        problems.push(
+          `log_${t}_destinations includes webhook but FLOTILLA_LOG_WEBHOOK_URL is not set`,
+        );
+      if (d === 'redis_streams' && !str('log_redis_url') && !str('redis_url'))
+        problems.push(`log_${t}_destinations includes redis_streams but no Redis URL is set`);
+    }
+  }
+
   if (problems.length) throw new ConfigError(problems);
+  const dataDir = resolve(str('data_dir') ?? '.flotilla');
 
   return Object.freeze({
-    dataDir: resolve(str('data_dir') ?? '.flotilla'),
+    dataDir,
     host: str('host') ?? '0.0.0.0',
     port,
     serverUrl: serverUrl.replace(/\/$/, ''),
@@ -356,5 +456,19 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
       enrollFailuresPerMinute: num('enroll_failures_per_minute'),
     }),
     sessionTtlS: num('session_ttl'),
+    logging: Object.freeze({
+      result: Object.freeze((v.get('log_result_destinations') as string[] | undefined) ?? []),
+      status: Object.freeze((v.get('log_status_destinations') as string[] | undefined) ?? []),
+      audit: Object.freeze((v.get('log_audit_destinations') as string[] | undefined) ?? []),
+      filesystemDir: str('log_filesystem_dir') ?? resolve(dataDir, 'logs', 'out'),
+      filesystemMaxBytes: num('log_filesystem_max_bytes'),
+      filesystemMaxAgeS: num('log_filesystem_max_age'),
+      filesystemCompress: v.get('log_filesystem_compress') as boolean,
+      webhookUrl: str('log_webhook_url'),
+      webhookFormat: str('log_webhook_format') as 'generic' | 'splunk',
+      webhookToken: str('log_webhook_token'),
+      redisUrl: str('log_redis_url') ?? redisUrl,
+    }),
+    queryReportMaxRows: num('query_report_max_rows'),
   });
 }

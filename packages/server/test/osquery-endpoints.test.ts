@@ -261,7 +261,7 @@ describe.each(await testDialects())('osquery TLS endpoints on %s', (dialect) => 
       headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
     });
     expect(r.statusCode).toBe(200);
-    expect(s.ctx.checkin.resultLogs.lines).toBeGreaterThanOrEqual(1);
+    expect(s.ctx.checkin.logIngest.pipeline.counters.accepted.result).toBeGreaterThanOrEqual(1);
     const bogus = await s.app.inject({
       method: 'POST',
       url: '/api/v1/osquery/log',

@@ -2,7 +2,9 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import type { ColumnTypes } from '../dialect.js';
 import * as m0001 from './0001-initial.js';
 import * as m0002 from './0002-queries-labels-campaigns.js';
+import * as m0005 from './0005-query-reports.js';
 import * as m0003 from './0003-policies.js';
+import * as m0004 from './0004-software.js';
 
 interface Step {
   up(db: Kysely<unknown>, types: ColumnTypes): Promise<void>;
@@ -13,6 +15,8 @@ const STEPS: Record<string, Step> = {
   '0001-initial': m0001,
   '0002-queries-labels-campaigns': m0002,
   '0003-policies': m0003,
+  '0004-software': m0004,
+  '0005-query-reports': m0005,
 };
 
 export class CodeMigrationProvider implements MigrationProvider {

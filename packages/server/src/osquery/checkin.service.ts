@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { invalid, notFound, FlotillaError } from '@flotilla/core';
 import type { Datastore } from '@flotilla/db';
 import type { Logger } from 'pino';
@@ -20,7 +19,7 @@ import {
   type DetailResult,
 } from './detail-queries.js';
 import { HostCache, jitterMs, type HostRuntime } from './host-cache.js';
-import { LogSink } from './log-sink.js';
+import type { LogIngest } from '../logging/ingest.js';
 import { overridePlatformKeys } from './platforms.js';
 import { WriteBatcher } from './write-batcher.js';
 
@@ -61,8 +60,6 @@ export class CheckinService {
   readonly writes: WriteBatcher;
   readonly sources: QuerySource[] = [];
   readonly configContributors: ConfigContributor[] = [];
-  readonly resultLogs: LogSink;
-  readonly statusLogs: LogSink;
   private readonly enrollFailures: RateLimiter;
   private readonly configCache = new Map<string, string>();
   private globalOptions: AgentOptions = DEFAULT_AGENT_OPTIONS;
@@ -76,6 +73,7 @@ export class CheckinService {
     private readonly secrets: SecretBox,
     private readonly log: Logger,
     private readonly clock: () => number,
+    readonly logIngest: LogIngest,
   ) {
     this.cache = new HostCache(ds, config.osquery.detailUpdateIntervalS);
     this.writes = new WriteBatcher(
@@ -86,8 +84,6 @@ export class CheckinService {
       clock,
     );
     this.enrollFailures = new RateLimiter(config.rateLimits.enrollFailuresPerMinute, clock);
-    this.resultLogs = new LogSink(join(config.dataDir, 'logs', 'osquery-result.log'));
-    this.statusLogs = new LogSink(join(config.dataDir, 'logs', 'osquery-status.log'));
     bus.subscribe(CHANNELS.hostChanged, (m) => {
       const id = (m as { id?: unknown }).id;
       if (typeof id === 'number') this.cache.drop(id);
@@ -297,29 +293,7 @@ export class CheckinService {
 
   async logs(host: HostRuntime, body: Record<string, unknown>): Promise<void> {
     this.counters.logs++;
-    const type = body['log_type'];
-    const data = body['data'];
-    if (type !== 'result' && type !== 'status') {
-      throw invalid('log_type must be "result" or "status"', [
-        { name: 'log_type', reason: 'must be result or status' },
-      ]);
-    }
-    if (!Array.isArray(data))
-      throw invalid('data must be an array of log entries', [
-        { name: 'data', reason: 'must be an array' },
-      ]);
-    const lines: string[] = [];
-    for (const entry of data) {
-      // osquery may send each entry as an object or as a JSON string.
-      if (typeof entry === 'string') {
-        try {
-          lines.push(JSON.stringify({ host_id: host.id, ...(JSON.parse(entry) as object) }));
-        } catch {
-          lines.push(JSON.stringify({ host_id: host.id, unparsed: entry.slice(0, 65536) }));
-        }
-      } else if (isObj(entry)) lines.push(JSON.stringify({ host_id: host.id, ...entry }));
-    }
-    await (type === 'result' ? this.resultLogs : this.statusLogs).append(lines);
+    await this.logIngest.ingest(host, body);
   }
 
   // ---- carves ---------------------------------------------------------------------------

@@ -763,5 +763,20 @@ describe.each(await testDialects())(
       expect(r.status).toBe(200);
       expect(r.body).toEqual({ created: libs[0]!.policies_count, updated: 0 });
     });
+
+    it('results for a policy deleted elsewhere (e.g. with its team) do not cost the host its other results', async () => {
+      const gone = (
+        await api(s.app, token, 'POST', '/api/v1/fleet/global/policies', {
+          name: 'Soon gone',
+          query: 'SELECT 1',
+        })
+      ).body['policy'] as Policy;
+      // Deleted behind this process's back: its in-memory copy still knows the policy.
+      await s.ds.db.deleteFrom('policies').where('id', '=', gone.id).execute();
+      const before = await policy(sshKeys.id);
+      await write(0, { [P + gone.id]: [{ '1': '1' }], [P + sshKeys.id]: '' });
+      const after = await policy(sshKeys.id);
+      expect(after.failing_host_count).toBe(before.failing_host_count + 1);
+    });
   },
 );

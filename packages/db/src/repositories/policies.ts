@@ -304,6 +304,16 @@ export class PolicyRepository {
           });
         }
       }
+      // Policies deleted since the caller's copy was loaded (a team's deletion cascades).
+      const live = new Set(
+        (
+          await trx
+            .selectFrom('policies')
+            .select('id')
+            .where('id', 'in', [...policies.keys(), -1])
+            .execute()
+        ).map((r) => r.id),
+      );
       const existingHosts = new Set<number>();
       for (const ids of chunks(hostIds)) {
         for (const r of await trx.selectFrom('hosts').select('id').where('id', 'in', ids).execute())
@@ -330,7 +340,7 @@ export class PolicyRepository {
         let cur = current.get(b.hostId);
         if (!cur) current.set(b.hostId, (cur = new Map()));
         for (const [pid, passes] of b.results) {
-          if (!policies.has(pid)) continue; // deleted meanwhile
+          if (!live.has(pid)) continue; // deleted meanwhile
           const old = cur.get(pid);
           if (old && old.passes === passes) continue;
           const known = passes ?? old?.known ?? null;

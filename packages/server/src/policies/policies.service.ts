@@ -215,15 +215,17 @@ export class PolicyService {
     ] as const) {
       if (b[k] !== undefined) (set as Record<string, unknown>)[k] = b[k];
     }
+    // Labels are resolved before anything is written, so a bad name changes nothing.
+    const labels =
+      b.labels_include_any !== undefined || b.labels_exclude_any !== undefined
+        ? {
+            include: await this.labelIds(b.labels_include_any, 'labels_include_any'),
+            exclude: await this.labelIds(b.labels_exclude_any, 'labels_exclude_any'),
+          }
+        : undefined;
     await this.source.flush();
     await this.ctx.ds.policies.update(p.id, set, this.ctx.clock());
-    if (b.labels_include_any !== undefined || b.labels_exclude_any !== undefined) {
-      await this.ctx.ds.policies.setLabels(
-        p.id,
-        await this.labelIds(b.labels_include_any, 'labels_include_any'),
-        await this.labelIds(b.labels_exclude_any, 'labels_exclude_any'),
-      );
-    }
+    if (labels) await this.ctx.ds.policies.setLabels(p.id, labels.include, labels.exclude);
     await this.ctx.activities.record(actor, 'edited_policy', {
       policy_id: p.id,
       policy_name: b.name ?? p.name,

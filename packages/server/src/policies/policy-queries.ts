@@ -6,7 +6,7 @@ import type {
   PolicyTransition,
 } from '@flotilla/db';
 import type { Logger } from 'pino';
-import type { Bus } from '../bus/bus.js';
+import { CHANNELS, type Bus } from '../bus/bus.js';
 import type { QuerySource } from '../osquery/checkin.service.js';
 import { jitterMs, type HostRuntime } from '../osquery/host-cache.js';
 import type { WriteBatcher } from '../osquery/write-batcher.js';
@@ -68,12 +68,15 @@ export class PolicyQuerySource implements QuerySource {
     private readonly intervalS: number,
     private readonly clock: () => number,
   ) {
-    bus.subscribe(POLICIES_CHANGED, () => {
-      if (this.stopped) return;
-      this.reloading = this.reload().catch((err: unknown) =>
-        this.log.error({ err }, 'reloading policies failed'),
-      );
-    });
+    // A deleted label (or team) drops policy scopes and policies: reload on either.
+    for (const channel of [POLICIES_CHANGED, CHANNELS.labelsChanged]) {
+      bus.subscribe(channel, () => {
+        if (this.stopped) return;
+        this.reloading = this.reload().catch((err: unknown) =>
+          this.log.error({ err }, 'reloading policies failed'),
+        );
+      });
+    }
   }
 
   /** Called with every batch of pass↔fail transitions once written (automations). */

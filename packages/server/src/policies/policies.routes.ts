@@ -48,6 +48,45 @@ const HistoryQuery = Type.Object({
   format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')])),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
 });
+const LabelRef = Type.Object({ id: Type.Integer(), name: Type.String() });
+/** A policy as Fleet's API shows it, plus its label scope. */
+const PolicySchema = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  query: Type.String(),
+  description: Type.String(),
+  critical: Type.Boolean(),
+  author_id: Type.Union([Type.Integer(), Type.Null()]),
+  author_name: Type.String(),
+  author_email: Type.String(),
+  team_id: Type.Union([Type.Integer(), Type.Null()]),
+  resolution: Type.String(),
+  platform: Type.String(),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+  passing_host_count: Type.Integer(),
+  failing_host_count: Type.Integer(),
+  labels_include_any: Type.Array(LabelRef),
+  labels_exclude_any: Type.Array(LabelRef),
+});
+const OnePolicy = { 200: Type.Object({ policy: PolicySchema }) };
+const PolicyList = { 200: Type.Object({ policies: Type.Array(PolicySchema) }) };
+const Count = { 200: Type.Object({ count: Type.Integer() }) };
+const Deleted = { 200: Type.Object({ deleted: Type.Integer() }) };
+const Applied = { 200: Type.Object({ created: Type.Integer(), updated: Type.Integer() }) };
+const WebhookOut = Type.Object({
+  enable_failing_policies_webhook: Type.Boolean(),
+  destination_url: Type.String(),
+  policy_ids: Type.Array(Type.Integer()),
+  host_batch_size: Type.Integer(),
+});
+const Automations = {
+  200: Type.Object({
+    team_id: Type.Union([Type.Integer(), Type.Null()]),
+    webhook_settings: Type.Object({ failing_policies_webhook: WebhookOut }),
+  }),
+};
+
 type HistoryQs = {
   team_id?: number;
   label_id?: number;
@@ -92,6 +131,7 @@ export function registerPolicyRoutes(
         hide,
         tags,
         summary: 'List global policies with passing and failing host counts',
+        response: PolicyList,
         querystring: ListQuery,
       },
     },
@@ -118,6 +158,7 @@ export function registerPolicyRoutes(
           hide,
           tags,
           summary: 'Count global policies',
+          response: Count,
           querystring: Type.Object({ query: Type.Optional(Type.String({ maxLength: 255 })) }),
         },
       },
@@ -131,7 +172,9 @@ export function registerPolicyRoutes(
   }
   app.get(
     '/global/policies/:id',
-    { schema: { hide, tags, summary: 'Get a global policy', params: IdParams } },
+    {
+      schema: { hide, tags, summary: 'Get a global policy', params: IdParams, response: OnePolicy },
+    },
     async (req) => {
       const { p } = await svc.load(auth(req), 'read', (req.params as { id: number }).id, null);
       return { policy: await svc.one(p.id) };
@@ -144,6 +187,7 @@ export function registerPolicyRoutes(
         hide,
         tags,
         summary: 'Add a global policy (SQL checked against its platforms)',
+        response: OnePolicy,
         body: PolicyBodySchema,
       },
     },
@@ -160,6 +204,7 @@ export function registerPolicyRoutes(
         hide,
         tags,
         summary: 'Edit a global policy',
+        response: OnePolicy,
         params: IdParams,
         body: PolicyBodySchema,
       },
@@ -182,6 +227,7 @@ export function registerPolicyRoutes(
         hide,
         tags,
         summary: 'Delete global policies (their history stays)',
+        response: Deleted,
         body: DeleteBody,
       },
     },
@@ -206,6 +252,12 @@ export function registerPolicyRoutes(
         hide,
         tags,
         summary: "List a team's policies and the global policies it inherits",
+        response: {
+          200: Type.Object({
+            policies: Type.Array(PolicySchema),
+            inherited_policies: Type.Array(PolicySchema),
+          }),
+        },
         params: TeamParams,
         querystring: ListQuery,
       },
@@ -231,6 +283,7 @@ export function registerPolicyRoutes(
           hide,
           tags,
           summary: "Count a team's policies",
+          response: Count,
           params: TeamParams,
           querystring: Type.Object({ query: Type.Optional(Type.String({ maxLength: 255 })) }),
         },
@@ -246,7 +299,15 @@ export function registerPolicyRoutes(
   }
   app.get(
     '/teams/:id/policies/:policy_id',
-    { schema: { hide, tags, summary: 'Get a team policy', params: TeamPolicyParams } },
+    {
+      schema: {
+        hide,
+        tags,
+        summary: 'Get a team policy',
+        params: TeamPolicyParams,
+        response: OnePolicy,
+      },
+    },
     async (req) => {
       const { id, policy_id } = req.params as { id: number; policy_id: number };
       const { p } = await svc.load(auth(req), 'read', policy_id, id);
@@ -260,6 +321,7 @@ export function registerPolicyRoutes(
         hide,
         tags,
         summary: 'Add a team policy',
+        response: OnePolicy,
         params: TeamParams,
         body: PolicyBodySchema,
       },
@@ -278,6 +340,7 @@ export function registerPolicyRoutes(
         hide,
         tags,
         summary: 'Edit a team policy',
+        response: OnePolicy,
         params: TeamPolicyParams,
         body: PolicyBodySchema,
       },
@@ -296,6 +359,7 @@ export function registerPolicyRoutes(
         hide,
         tags,
         summary: 'Delete team policies (their history stays)',
+        response: Deleted,
         params: TeamParams,
         body: DeleteBody,
       },
@@ -322,6 +386,7 @@ export function registerPolicyRoutes(
         hide,
         tags,
         summary: 'Apply policy specs: create by name or update (Fleet apply)',
+        response: Applied,
         body: Type.Object({
           specs: Type.Array(Type.Object({}, { additionalProperties: true }), { maxItems: 5000 }),
         }),
@@ -416,6 +481,7 @@ export function registerPolicyRoutes(
         hide,
         tags,
         summary: 'Import a shipped library as global or team policies',
+        response: Applied,
         params: Type.Object({ name: Type.String({ maxLength: 64 }) }),
         body: Type.Optional(
           Type.Object(
@@ -728,6 +794,7 @@ export function registerPolicyRoutes(
         hide,
         tags,
         summary: 'Failing-policy automations (webhook) of the global scope or a team',
+        response: Automations,
         querystring: automationScope,
       },
     },
@@ -747,6 +814,7 @@ export function registerPolicyRoutes(
         hide,
         tags,
         summary: 'Configure the failing-policy webhook',
+        response: Automations,
         querystring: automationScope,
         body: Type.Object(
           {

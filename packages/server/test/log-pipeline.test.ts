@@ -11,7 +11,6 @@ import { runFleet } from '@flotilla/simulator';
 import { FilesystemDestination } from '../src/logging/destinations/filesystem.js';
 import { LogPipeline } from '../src/logging/pipeline.js';
 import { WebhookDestination } from '../src/logging/destinations/webhook.js';
-import { RedisStreamsDestination } from '../src/logging/destinations/redis-streams.js';
 import { loadConfig, startServer } from '../src/index.js';
 import { redisAvailable, waitUntil } from './helpers.js';
 

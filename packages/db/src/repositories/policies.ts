@@ -465,6 +465,22 @@ export class PolicyRepository {
     });
   }
 
+  /** Hosts failing these policies now, with their names (automations reset). */
+  async failingHosts(
+    policyIds: readonly number[],
+  ): Promise<Array<{ policy_id: number; host_id: number; hostname: string }>> {
+    if (!policyIds.length) return [];
+    return this.db
+      .selectFrom('policy_membership as m')
+      .innerJoin('hosts as h', 'h.id', 'm.host_id')
+      .select(['m.policy_id', 'm.host_id', 'h.hostname'])
+      .where('m.policy_id', 'in', policyIds)
+      .where('m.passes', '=', 0)
+      .orderBy('m.policy_id')
+      .orderBy('m.host_id')
+      .execute();
+  }
+
   /** A host's results for the given policies (host detail). */
   async resultsOfHost(hostId: number): Promise<Map<number, PolicyResult>> {
     const rows = await this.db

@@ -771,6 +771,55 @@ export function registerPolicyRoutes(
     },
   );
 
+  app.post(
+    '/automations/reset',
+    {
+      schema: {
+        hide,
+        tags,
+        summary:
+          "Run failing-policy automations again for every host failing the policies (or the teams' policies)",
+        body: Type.Object(
+          {
+            team_ids: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { maxItems: 1000 })),
+            policy_ids: Type.Optional(
+              Type.Array(Type.Integer({ minimum: 1 }), { maxItems: 10_000 }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (req) => {
+      const b = req.body as { team_ids?: number[]; policy_ids?: number[] };
+      const ids = new Set<number>();
+      for (const teamId of b.team_ids ?? []) {
+        req.authorize('write', { type: 'policy', teamId });
+        for (const p of await ctx.ds.policies.list({ teamId })) ids.add(p.id);
+      }
+      for (const id of b.policy_ids ?? []) {
+        const p = await ctx.ds.policies.get(id);
+        req.authorize('write', { type: 'policy', teamId: p?.team_id ?? null });
+        if (!p) throw notFound('policy', 'POLICY_NOT_FOUND');
+        ids.add(id);
+      }
+      if (!ids.size) req.authorize('write', { type: 'policy', teamId: null });
+      await svc.source.flush();
+      const now = ctx.clock();
+      svc.source.replay(
+        (await ctx.ds.policies.failingHosts([...ids])).map((f) => ({
+          policyId: f.policy_id,
+          hostId: f.host_id,
+          hostname: f.hostname,
+          passes: 0 as const,
+          previous: null,
+          at: now,
+        })),
+      );
+      return {};
+    },
+  );
+
   // ---- automations --------------------------------------------------------------------
   const WebhookSchema = Type.Object(
     {

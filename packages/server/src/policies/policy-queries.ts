@@ -84,6 +84,11 @@ export class PolicyQuerySource implements QuerySource {
     this.listeners.push(l);
   }
 
+  /** Hands transitions to the listeners as if just written (Fleet's automations reset). */
+  replay(transitions: PolicyTransition[]): void {
+    if (transitions.length) for (const l of this.listeners) l(transitions);
+  }
+
   async start(): Promise<void> {
     await this.reload();
     await this.ds.policies.reconcile(this.clock()).catch((err: unknown) => {

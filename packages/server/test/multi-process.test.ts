@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiError} from '@flotilla/api';
+import type { ApiError } from '@flotilla/api';
 import { FlotillaClient } from '@flotilla/api';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '@flotilla/db';
 import { runFleet } from '@flotilla/simulator';

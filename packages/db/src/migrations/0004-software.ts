@@ -16,7 +16,11 @@ export async function up(db: Kysely<unknown>, t: ColumnTypes): Promise<void> {
     .addColumn('bundle_identifier', 'text', (c) => c.notNull().defaultTo(''))
     .addColumn('created_at', t.bigint, (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('software_titles_name_idx').on('software_titles').column('name').execute();
+  await db.schema
+    .createIndex('software_titles_name_idx')
+    .on('software_titles')
+    .column('name')
+    .execute();
 
   await db.schema
     .createTable('software')
@@ -45,13 +49,19 @@ export async function up(db: Kysely<unknown>, t: ColumnTypes): Promise<void> {
     .addColumn('first_seen_at', t.bigint, (c) => c.notNull())
     .addPrimaryKeyConstraint('host_software_pk', ['host_id', 'software_id'])
     .execute();
-  await db.schema.createIndex('host_software_software_idx').on('host_software').column('software_id').execute();
+  await db.schema
+    .createIndex('host_software_software_idx')
+    .on('host_software')
+    .column('software_id')
+    .execute();
 
   // One row per host: the checksum of its last reported list (unchanged list: no write but
   // seen_at), when it last changed, and the checksum the last vulnerability scan saw.
   await db.schema
     .createTable('host_software_state')
-    .addColumn('host_id', 'integer', (c) => c.primaryKey().notNull().references('hosts.id').onDelete('cascade'))
+    .addColumn('host_id', 'integer', (c) =>
+      c.primaryKey().notNull().references('hosts.id').onDelete('cascade'),
+    )
     .addColumn('checksum', 'text', (c) => c.notNull())
     .addColumn('seen_at', t.bigint, (c) => c.notNull())
     .addColumn('changed_at', t.bigint, (c) => c.notNull())
@@ -93,7 +103,11 @@ export async function up(db: Kysely<unknown>, t: ColumnTypes): Promise<void> {
     .columns(['host_id', 'cve', 'package'])
     .unique()
     .execute();
-  await db.schema.createIndex('host_vulnerabilities_cve_idx').on('host_vulnerabilities').column('cve').execute();
+  await db.schema
+    .createIndex('host_vulnerabilities_cve_idx')
+    .on('host_vulnerabilities')
+    .column('cve')
+    .execute();
   await db.schema
     .createIndex('host_vulnerabilities_software_idx')
     .on('host_vulnerabilities')

@@ -476,6 +476,13 @@ describe.each(await testDialects())(
       ).body['policy'] as Policy;
       expect(tp.team_id).toBe(team.id);
       expect(Object.keys(await read(0))).not.toContain(P + tp.id);
+      // Host detail lists a policy the host is asked but has not answered yet, with response "".
+      const pendingDetail = (await api(s.app, token, 'GET', `/api/v1/fleet/hosts/${ids[2]}`)).body[
+        'host'
+      ] as { policies: Array<{ id: number; response: string }> };
+      expect(pendingDetail.policies).toContainEqual(
+        expect.objectContaining({ id: tp.id, response: '' }),
+      );
       await answer(2, (n) => (n === P + tp.id ? { rows: '' } : { rows: [{ '1': '1' }] }));
       expect(await policy(tp.id, team.id)).toMatchObject({
         passing_host_count: 0,

@@ -351,11 +351,16 @@ export class PolicyService {
   ): Promise<Array<Record<string, unknown>>> {
     await this.source.flush();
     const results = await this.ctx.ds.policies.resultsOfHost(hostId);
+    const platform = (await this.ctx.ds.hosts.get(hostId))?.platform ?? '';
     const rows = [
       ...(await this.ctx.ds.policies.list({ teamId: null })),
       ...(teamId !== null ? await this.ctx.ds.policies.list({ teamId }) : []),
     ];
-    const api = await this.toApi(rows.filter((r) => results.has(r.id)));
+    // Like Fleet: every policy the host is asked, answered or not yet ("" = no result).
+    const mine = rows.filter(
+      (r) => results.has(r.id) || this.source.appliesTo(r.id, { id: hostId, teamId, platform }),
+    );
+    const api = await this.toApi(mine);
     return api.map((p) => {
       const r = results.get(p['id'] as number);
       return { ...p, response: r === 1 ? 'pass' : r === 0 ? 'fail' : '' };

@@ -160,7 +160,13 @@ export class PolicyQuerySource implements QuerySource {
     this.labelsLoadedAt = this.clock();
   }
 
-  private applies(p: LivePolicy, host: HostRuntime): boolean {
+  /** Whether a policy is asked of a host (team, platform and label scope). */
+  appliesTo(policyId: number, host: Pick<HostRuntime, 'id' | 'teamId' | 'platform'>): boolean {
+    const p = this.policies.find((x) => x.id === policyId);
+    return p !== undefined && this.applies(p, host);
+  }
+
+  private applies(p: LivePolicy, host: Pick<HostRuntime, 'id' | 'teamId' | 'platform'>): boolean {
     if (p.teamId !== null && p.teamId !== host.teamId) return false;
     if (p.platform && !labelApplies(p.platform, host.platform)) return false;
     if (p.include.length && !p.include.some((l) => this.labelMembers.get(l)?.has(host.id)))

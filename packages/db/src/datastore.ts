@@ -17,6 +17,8 @@ import { LabelRepository } from './repositories/labels.js';
 import { CampaignRepository } from './repositories/campaigns.js';
 import { QueryReportRepository } from './repositories/query-reports.js';
 import { PolicyRepository } from './repositories/policies.js';
+import { SoftwareRepository } from './repositories/software.js';
+import { VulnerabilityRepository } from './repositories/vulnerabilities.js';
 
 export interface DatastoreOptions {
   /** postgres://… selects PostgreSQL; otherwise `sqliteFile` is used. */
@@ -40,6 +42,8 @@ export class Datastore {
   readonly campaigns: CampaignRepository;
   readonly queryReports: QueryReportRepository;
   readonly policies: PolicyRepository;
+  readonly software: SoftwareRepository;
+  readonly vulnerabilities: VulnerabilityRepository;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -59,6 +63,8 @@ export class Datastore {
     this.campaigns = new CampaignRepository(db);
     this.queryReports = new QueryReportRepository(db);
     this.policies = new PolicyRepository(db);
+    this.software = new SoftwareRepository(db);
+    this.vulnerabilities = new VulnerabilityRepository(db);
   }
 
   /** Applies pending forward-only migrations; returns the names applied. */

@@ -12,5 +12,7 @@ export * from './repositories/labels.js';
 export * from './repositories/campaigns.js';
 export * from './repositories/query-reports.js';
 export * from './repositories/policies.js';
+export * from './repositories/software.js';
+export * from './repositories/vulnerabilities.js';
 export { BUILTIN_LABELS } from './migrations/0002-queries-labels-campaigns.js';
 export * from './testing.js';

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
@@ -44,6 +45,12 @@ import { PolicyQuerySource } from './policies/policy-queries.js';
 import { PolicyService } from './policies/policies.service.js';
 import { registerPolicyRoutes } from './policies/policies.routes.js';
 import { PolicyAutomations, WebhookAutomation } from './policies/automations.js';
+import { SoftwareQuerySource } from './software/software-queries.js';
+import { SoftwareService } from './software/software.service.js';
+import { registerSoftwareRoutes } from './software/software.routes.js';
+import { FeedStore } from './vulnerabilities/feed-store.js';
+import { VulnScanJob } from './vulnerabilities/scan-job.js';
+import { VulnerabilityService } from './vulnerabilities/vulnerabilities.service.js';
 
 export interface BuildAppOptions {
   config: ServerConfig;
@@ -76,9 +83,12 @@ export const REDACT = [
  * /api/v1/fleet and /api/latest/fleet, and the OpenAPI document. `start()` loads caches and
  * starts batch writers; `stop()` flushes them.
  */
-export async function buildApp(
-  opts: BuildAppOptions,
-): Promise<{ app: FastifyInstance; ctx: AppContext }> {
+export async function buildApp(opts: BuildAppOptions): Promise<{
+  app: FastifyInstance;
+  ctx: AppContext;
+  software: SoftwareQuerySource;
+  vulnScan: VulnScanJob;
+}> {
   const { config, ds } = opts;
   const log = opts.logger ?? pino({ level: config.logLevel, redact: REDACT });
   const clock = opts.clock ?? Date.now;
@@ -160,6 +170,20 @@ export async function buildApp(
   automations.automations.push(new WebhookAutomation(ds, activities, log, config.serverUrl));
   policySource.onTransitions((t) => automations.handle(t));
   const policies = new PolicyService(ctx, policySource);
+  const softwareSource = new SoftwareQuerySource(ds, log, config.software.updateIntervalS);
+  checkin.sources.push(softwareSource);
+  const vulnScan = new VulnScanJob(
+    ds,
+    new FeedStore(config.vulnerabilities.feedsDir, join(config.dataDir, 'vulndb-last-good'), clock),
+    log,
+    clock,
+    {
+      intervalS: config.vulnerabilities.scanIntervalS,
+      feedsUrl: config.vulnerabilities.feedsUrl,
+    },
+  );
+  const softwareSvc = new SoftwareService(ds, () => softwareSource.flush());
+  const vulnSvc = new VulnerabilityService(ds, softwareSvc, vulnScan);
   const campaigns = new CampaignService(ctx, registry);
 
   await app.register(swagger, {
@@ -206,6 +230,7 @@ export async function buildApp(
         registerLabelRoutes(api, ctx, labelSource, hosts, hide);
         registerLiveQueryRoutes(api, ctx, campaigns, hide);
         registerPolicyRoutes(api, ctx, policies, hide);
+        registerSoftwareRoutes(api, ctx, softwareSvc, vulnSvc, hide);
         registerReportRoutes(api, ctx, reports, hide);
         registerLoggingRoutes(api, ctx, pipeline, hide);
       },
@@ -231,7 +256,9 @@ export async function buildApp(
     await schedule.reload();
     pipeline.start();
     await policySource.start();
+    await softwareSource.start();
     await checkin.start();
+    await vulnScan.start();
   });
   app.addHook('onClose', async () => {
     campaigns.close();
@@ -239,10 +266,12 @@ export async function buildApp(
     await labelSource.flush();
     await policySource.stop();
     await automations.drain();
+    await vulnScan.stop();
+    await softwareSource.flush();
     await checkin.stop();
     await reports.flush();
     await scheduleStats.flush();
     await pipeline.stop();
   });
-  return { app, ctx };
+  return { app, ctx, software: softwareSource, vulnScan };
 }

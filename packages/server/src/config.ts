@@ -56,6 +56,14 @@ export interface ServerConfig {
   };
   /** Rows kept per saved query in its report (Fleet keeps 1,000). */
   readonly queryReportMaxRows: number;
+  readonly software: {
+    readonly updateIntervalS: number;
+  };
+  readonly vulnerabilities: {
+    readonly feedsDir: string;
+    readonly feedsUrl: string | undefined;
+    readonly scanIntervalS: number;
+  };
 }
 
 type Kind = 'string' | 'int' | 'bool' | 'list' | 'enum';
@@ -124,6 +132,30 @@ export const SETTINGS: readonly Setting[] = [
     def: '3600',
     min: 30,
     help: 'Seconds between host vitals refreshes',
+  },
+  {
+    key: 'software_update_interval',
+    kind: 'int',
+    def: '3600',
+    min: 30,
+    help: 'Seconds between software inventory refreshes per host',
+  },
+  {
+    key: 'vuln_feeds_dir',
+    kind: 'string',
+    help: 'Directory of vulnerability feeds (OVAL, OSV, NVD, KEV, EPSS); default <data_dir>/vulndb',
+  },
+  {
+    key: 'vuln_feeds_url',
+    kind: 'string',
+    help: 'Base URL to download feeds from (its index.json lists the files); unset: offline',
+  },
+  {
+    key: 'vuln_scan_interval',
+    kind: 'int',
+    def: '3600',
+    min: 0,
+    help: 'Seconds between vulnerability scans (0: never on a schedule)',
   },
   {
     key: 'label_update_interval',
@@ -470,5 +502,11 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
       redisUrl: str('log_redis_url') ?? redisUrl,
     }),
     queryReportMaxRows: num('query_report_max_rows'),
+    software: Object.freeze({ updateIntervalS: num('software_update_interval') }),
+    vulnerabilities: Object.freeze({
+      feedsDir: resolve(str('vuln_feeds_dir') ?? resolve(dataDir, 'vulndb')),
+      feedsUrl: str('vuln_feeds_url')?.replace(/\/+$/, ''),
+      scanIntervalS: num('vuln_scan_interval'),
+    }),
   });
 }

@@ -44,6 +44,7 @@ export {
   detectFeedKind,
   inventoryFromJson,
   loadFeedsDir,
+  readFeedText,
   readInventory,
 } from './feeds/load.js';
 export type { FeedKind, LoadedFeeds } from './feeds/load.js';

@@ -246,9 +246,10 @@ export class CheckinService {
       const rows = normalizeRows(queries[name]);
       const status = normalizeStatus(statuses[name]);
       const message = typeof messages[name] === 'string' ? messages[name] : '';
-      if (name.startsWith(DETAIL_PREFIX)) {
-        const q = detailQueryByName(name);
-        if (!q || status !== 0 || !rows) continue;
+      // Vitals are ours; other detail names (software inventory) go to their source below.
+      const q = name.startsWith(DETAIL_PREFIX) ? detailQueryByName(name) : undefined;
+      if (q) {
+        if (status !== 0 || !rows) continue;
         detail ??= { set: {} };
         try {
           q.ingest(rows, detail);
@@ -377,17 +378,28 @@ export function normalizeStatus(v: unknown): number {
 export function normalizeRows(v: unknown): Rows | undefined {
   if (v === '' || v === null || v === undefined) return [];
   if (!Array.isArray(v)) return undefined;
+  // Hot path for result ingestion: osquery's rows are already objects of strings, so keep
+  // them as they are and copy only the odd row that is not.
+  let clean = true;
+  for (const r of v) {
+    if (!isObj(r)) {
+      clean = false;
+      break;
+    }
+    for (const k in r) {
+      if (typeof r[k] !== 'string') {
+        clean = false;
+        break;
+      }
+    }
+    if (!clean) break;
+  }
+  if (clean) return v as Rows;
   const out: Rows = [];
   for (const r of v) {
     if (!isObj(r)) continue;
     const row: Record<string, string> = {};
-    for (const [k, val] of Object.entries(r))
-      row[k] =
-        typeof val === 'string'
-          ? val
-          : val === null || val === undefined
-            ? ''
-            : String(val as number);
+    for (const [k, val] of Object.entries(r)) row[k] = typeof val === 'string' ? val : val === null || val === undefined ? '' : String(val as number);
     out.push(row);
   }
   return out;

@@ -1,0 +1,507 @@
+import { createHash } from 'node:crypto';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
+import type { Database } from '../schema.js';
+
+/** One installed software item as a host reports it (already trimmed to sane lengths). */
+export interface SoftwareInput {
+  name: string;
+  version: string;
+  source: string;
+  release?: string;
+  arch?: string;
+  vendor?: string;
+  bundle_identifier?: string;
+  extension_id?: string;
+  browser?: string;
+  package_source?: string;
+}
+
+/** A host's new software list; only the listed sources are replaced (a failed query keeps its rows). */
+export interface HostSoftwareUpdate {
+  hostId: number;
+  checksum: string;
+  sources: readonly string[];
+  items: readonly SoftwareInput[];
+}
+
+export interface SoftwareRow {
+  id: number;
+  title_id: number;
+  name: string;
+  version: string;
+  source: string;
+  release: string;
+  arch: string;
+  vendor: string;
+  bundle_identifier: string;
+  extension_id: string;
+  browser: string;
+  package_source: string;
+}
+
+/** Which hosts a read may see: `all`, or hosts of these teams; `teamId` narrows (0: no team). */
+export interface TeamScope {
+  visibleTeams: 'all' | number[];
+  teamId?: number | undefined;
+}
+
+export interface PageSpec {
+  page: number;
+  perPage: number;
+}
+
+const CHUNK = 400;
+
+function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+const field = (v: string | undefined): string => v ?? '';
+
+/** Identity of a software version: every field that tells two versions apart. */
+export function softwareChecksum(s: SoftwareInput): string {
+  return createHash('sha1')
+    .update(
+      [
+        s.name,
+        s.version,
+        s.source,
+        field(s.release),
+        field(s.arch),
+        field(s.vendor),
+        field(s.bundle_identifier),
+        field(s.extension_id),
+        field(s.browser),
+        field(s.package_source),
+      ].join('\u0000'),
+    )
+    .digest('hex');
+}
+
+/** Titles group versions: by bundle id for apps, otherwise by (name, source, browser). */
+export function titleChecksum(s: SoftwareInput): string {
+  const key = s.bundle_identifier
+    ? ['bundle', s.bundle_identifier, s.source]
+    : ['name', s.name, s.source, field(s.browser)];
+  return createHash('sha1').update(key.join('\u0000')).digest('hex');
+}
+
+/** `lower(col) LIKE %q%` with the wildcards in q escaped, on both dialects. */
+export function likeAny(column: RawBuilder<unknown>, q: string): RawBuilder<unknown> {
+  const pattern = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return sql`lower(${column}) like ${pattern} escape '\\'`;
+}
+
+/** SQL condition on a hosts alias `h` for a team scope (a raw fragment, always valid). */
+export function teamCondition(scope: TeamScope): RawBuilder<unknown> {
+  const parts: RawBuilder<unknown>[] = [];
+  if (scope.visibleTeams !== 'all') {
+    parts.push(
+      scope.visibleTeams.length ? sql`h.team_id in (${sql.join(scope.visibleTeams)})` : sql`1 = 0`,
+    );
+  }
+  if (scope.teamId !== undefined)
+    parts.push(scope.teamId === 0 ? sql`h.team_id is null` : sql`h.team_id = ${scope.teamId}`);
+  return parts.length ? sql.join(parts, sql` and `) : sql`1 = 1`;
+}
+
+/**
+ * Software inventory: distinct versions stored once, host links diffed and written in bulk.
+ */
+export class SoftwareRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Every host's last reported checksum and time (loaded once at start). */
+  async states(): Promise<Array<{ host_id: number; checksum: string; seen_at: number }>> {
+    return this.db
+      .selectFrom('host_software_state')
+      .select(['host_id', 'checksum', 'seen_at'])
+      .execute();
+  }
+
+  /** Records that these hosts reported an unchanged list. */
+  async touch(hostIds: readonly number[], nowMs: number): Promise<void> {
+    for (const ids of chunks(hostIds)) {
+      await this.db
+        .updateTable('host_software_state')
+        .set({ seen_at: nowMs })
+        .where('host_id', 'in', ids)
+        .execute();
+    }
+  }
+
+  /** Ids of the software versions (created when new), by checksum. */
+  private async ensure(
+    trx: Transaction<Database>,
+    items: readonly SoftwareInput[],
+    nowMs: number,
+  ): Promise<Map<string, number>> {
+    const byChecksum = new Map<string, SoftwareInput>();
+    for (const s of items) byChecksum.set(softwareChecksum(s), s);
+    const ids = new Map<string, number>();
+    for (const part of chunks([...byChecksum.keys()])) {
+      const rows = await trx
+        .selectFrom('software')
+        .select(['id', 'checksum'])
+        .where('checksum', 'in', part)
+        .execute();
+      for (const r of rows) ids.set(r.checksum, r.id);
+    }
+    const missing = [...byChecksum].filter(([c]) => !ids.has(c));
+    if (missing.length === 0) return ids;
+
+    const titles = new Map<string, SoftwareInput>();
+    for (const [, s] of missing) titles.set(titleChecksum(s), s);
+    const titleIds = new Map<string, number>();
+    for (const part of chunks([...titles.keys()])) {
+      const rows = await trx
+        .selectFrom('software_titles')
+        .select(['id', 'checksum'])
+        .where('checksum', 'in', part)
+        .execute();
+      for (const r of rows) titleIds.set(r.checksum, r.id);
+    }
+    const newTitles = [...titles].filter(([c]) => !titleIds.has(c));
+    for (const part of chunks(newTitles)) {
+      await trx
+        .insertInto('software_titles')
+        .values(
+          part.map(([checksum, s]) => ({
+            checksum,
+            name: s.name,
+            source: s.source,
+            browser: field(s.browser),
+            bundle_identifier: field(s.bundle_identifier),
+            created_at: nowMs,
+          })),
+        )
+        .onConflict((oc) => oc.column('checksum').doNothing())
+        .execute();
+    }
+    for (const part of chunks(newTitles.map(([c]) => c))) {
+      const rows = await trx
+        .selectFrom('software_titles')
+        .select(['id', 'checksum'])
+        .where('checksum', 'in', part)
+        .execute();
+      for (const r of rows) titleIds.set(r.checksum, r.id);
+    }
+    for (const part of chunks(missing)) {
+      await trx
+        .insertInto('software')
+        .values(
+          part.map(([checksum, s]) => ({
+            checksum,
+            title_id: titleIds.get(titleChecksum(s)) ?? 0,
+            name: s.name,
+            version: s.version,
+            source: s.source,
+            release: field(s.release),
+            arch: field(s.arch),
+            vendor: field(s.vendor),
+            bundle_identifier: field(s.bundle_identifier),
+            extension_id: field(s.extension_id),
+            browser: field(s.browser),
+            package_source: field(s.package_source),
+            created_at: nowMs,
+          })),
+        )
+        .onConflict((oc) => oc.column('checksum').doNothing())
+        .execute();
+    }
+    for (const part of chunks(missing.map(([c]) => c))) {
+      const rows = await trx
+        .selectFrom('software')
+        .select(['id', 'checksum'])
+        .where('checksum', 'in', part)
+        .execute();
+      for (const r of rows) ids.set(r.checksum, r.id);
+    }
+    return ids;
+  }
+
+  /**
+   * Applies hosts' new lists in one transaction: new versions are created once, and per host
+   * only the links that changed (within the reported sources) are inserted or deleted.
+   */
+  async apply(batch: readonly HostSoftwareUpdate[], nowMs: number): Promise<void> {
+    if (batch.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      const ids = await this.ensure(
+        trx,
+        batch.flatMap((b) => b.items),
+        nowMs,
+      );
+      const hostIds = batch.map((b) => b.hostId);
+      const existing = new Map<number, Map<number, string>>();
+      for (const part of chunks(hostIds)) {
+        const rows = await trx
+          .selectFrom('host_software as hs')
+          .innerJoin('software as s', 's.id', 'hs.software_id')
+          .select(['hs.host_id', 'hs.software_id', 's.source'])
+          .where('hs.host_id', 'in', part)
+          .execute();
+        for (const r of rows) {
+          let m = existing.get(r.host_id);
+          if (!m) existing.set(r.host_id, (m = new Map()));
+          m.set(r.software_id, r.source);
+        }
+      }
+      const inserts: Array<{ host_id: number; software_id: number; first_seen_at: number }> = [];
+      const deletes: Array<{ hostId: number; ids: number[] }> = [];
+      for (const b of batch) {
+        const want = new Set<number>();
+        for (const s of b.items) {
+          const id = ids.get(softwareChecksum(s));
+          if (id !== undefined) want.add(id);
+        }
+        const have = existing.get(b.hostId) ?? new Map<number, string>();
+        const sources = new Set(b.sources);
+        for (const id of want)
+          if (!have.has(id))
+            inserts.push({ host_id: b.hostId, software_id: id, first_seen_at: nowMs });
+        const gone = [...have]
+          .filter(([id, source]) => sources.has(source) && !want.has(id))
+          .map(([id]) => id);
+        if (gone.length) deletes.push({ hostId: b.hostId, ids: gone });
+      }
+      for (const d of deletes) {
+        for (const part of chunks(d.ids)) {
+          await trx
+            .deleteFrom('host_software')
+            .where('host_id', '=', d.hostId)
+            .where('software_id', 'in', part)
+            .execute();
+        }
+      }
+      for (const part of chunks(inserts, 300)) {
+        await trx
+          .insertInto('host_software')
+          .values(part)
+          .onConflict((oc) => oc.columns(['host_id', 'software_id']).doNothing())
+          .execute();
+      }
+      for (const b of batch) {
+        await trx
+          .insertInto('host_software_state')
+          .values({ host_id: b.hostId, checksum: b.checksum, seen_at: nowMs, changed_at: nowMs })
+          .onConflict((oc) =>
+            oc.column('host_id').doUpdateSet({
+              checksum: b.checksum,
+              seen_at: nowMs,
+              changed_at: nowMs,
+            }),
+          )
+          .execute();
+      }
+    });
+  }
+
+  /** A host's software with first-seen times. */
+  async forHost(hostId: number): Promise<Array<SoftwareRow & { first_seen_at: number }>> {
+    return this.db
+      .selectFrom('host_software as hs')
+      .innerJoin('software as s', 's.id', 'hs.software_id')
+      .select([
+        's.id',
+        's.title_id',
+        's.name',
+        's.version',
+        's.source',
+        's.release',
+        's.arch',
+        's.vendor',
+        's.bundle_identifier',
+        's.extension_id',
+        's.browser',
+        's.package_source',
+        'hs.first_seen_at',
+      ])
+      .where('hs.host_id', '=', hostId)
+      .orderBy('s.name')
+      .orderBy('s.id')
+      .execute();
+  }
+
+  async lastSeen(hostId: number): Promise<number | null> {
+    const r = await this.db
+      .selectFrom('host_software_state')
+      .select('seen_at')
+      .where('host_id', '=', hostId)
+      .executeTakeFirst();
+    return r?.seen_at ?? null;
+  }
+
+  async version(id: number): Promise<SoftwareRow | undefined> {
+    return this.db
+      .selectFrom('software')
+      .select([
+        'id',
+        'title_id',
+        'name',
+        'version',
+        'source',
+        'release',
+        'arch',
+        'vendor',
+        'bundle_identifier',
+        'extension_id',
+        'browser',
+        'package_source',
+      ])
+      .where('id', '=', id)
+      .executeTakeFirst();
+  }
+
+  async title(id: number) {
+    return this.db
+      .selectFrom('software_titles')
+      .select(['id', 'name', 'source', 'browser', 'bundle_identifier'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+  }
+
+  /** Software versions installed on visible hosts, with host counts. */
+  async listVersions(
+    scope: TeamScope,
+    f: { query?: string | undefined; vulnerable?: boolean; titleId?: number; ids?: number[] },
+    page: PageSpec | null,
+    order: { key: 'hosts_count' | 'name' | 'version' | 'id'; direction: 'asc' | 'desc' },
+  ): Promise<{ rows: Array<SoftwareRow & { hosts_count: number }>; count: number }> {
+    const conds: RawBuilder<unknown>[] = [teamCondition(scope)];
+    if (f.query) conds.push(likeAny(sql.ref('s.name'), f.query));
+    if (f.titleId !== undefined) conds.push(sql`s.title_id = ${f.titleId}`);
+    if (f.ids) conds.push(f.ids.length ? sql`s.id in (${sql.join(f.ids)})` : sql`1 = 0`);
+    if (f.vulnerable)
+      conds.push(
+        sql`exists (select 1 from host_vulnerabilities hv where hv.software_id = s.id and hv.host_id = h.id and hv.resolved_at is null)`,
+      );
+    const where = sql.join(conds, sql` and `);
+    const base = sql`from software s join host_software hs on hs.software_id = s.id join hosts h on h.id = hs.host_id where ${where}`;
+    const dir = order.direction === 'desc' ? sql`desc` : sql`asc`;
+    const orderBy =
+      order.key === 'hosts_count'
+        ? sql`hosts_count ${dir}, s.id asc`
+        : order.key === 'id'
+          ? sql`s.id ${dir}`
+          : sql`${sql.ref(`s.${order.key}`)} ${dir}, s.id asc`;
+    const limit = page ? sql`limit ${page.perPage} offset ${page.page * page.perPage}` : sql``;
+    const rows = await sql<SoftwareRow & { hosts_count: number }>`
+      select s.id, s.title_id, s.name, s.version, s.source, s.release, s.arch, s.vendor,
+        s.bundle_identifier, s.extension_id, s.browser, s.package_source,
+        count(distinct hs.host_id) as hosts_count
+      ${base}
+      group by s.id, s.title_id, s.name, s.version, s.source, s.release, s.arch, s.vendor,
+        s.bundle_identifier, s.extension_id, s.browser, s.package_source
+      order by ${orderBy} ${limit}`.execute(this.db);
+    const count = await sql<{ n: number }>`select count(distinct s.id) as n ${base}`.execute(
+      this.db,
+    );
+    return {
+      rows: rows.rows.map((r) => ({ ...r, hosts_count: Number(r.hosts_count) })),
+      count: Number(count.rows[0]?.n ?? 0),
+    };
+  }
+
+  /** Titles with at least one version on a visible host, with host and version counts. */
+  async listTitles(
+    scope: TeamScope,
+    f: { query?: string | undefined; vulnerable?: boolean; ids?: number[] },
+    page: PageSpec | null,
+    order: { key: 'hosts_count' | 'name' | 'id'; direction: 'asc' | 'desc' },
+  ): Promise<{
+    rows: Array<{
+      id: number;
+      name: string;
+      source: string;
+      browser: string;
+      bundle_identifier: string;
+      hosts_count: number;
+      versions_count: number;
+    }>;
+    count: number;
+  }> {
+    const conds: RawBuilder<unknown>[] = [teamCondition(scope)];
+    if (f.query) conds.push(likeAny(sql.ref('st.name'), f.query));
+    if (f.ids) conds.push(f.ids.length ? sql`st.id in (${sql.join(f.ids)})` : sql`1 = 0`);
+    if (f.vulnerable)
+      conds.push(
+        sql`exists (select 1 from host_vulnerabilities hv where hv.software_id = s.id and hv.host_id = h.id and hv.resolved_at is null)`,
+      );
+    const where = sql.join(conds, sql` and `);
+    const base = sql`from software_titles st join software s on s.title_id = st.id join host_software hs on hs.software_id = s.id join hosts h on h.id = hs.host_id where ${where}`;
+    const dir = order.direction === 'desc' ? sql`desc` : sql`asc`;
+    const orderBy =
+      order.key === 'hosts_count'
+        ? sql`hosts_count ${dir}, st.id asc`
+        : order.key === 'id'
+          ? sql`st.id ${dir}`
+          : sql`st.name ${dir}, st.id asc`;
+    const limit = page ? sql`limit ${page.perPage} offset ${page.page * page.perPage}` : sql``;
+    const rows = await sql<{
+      id: number;
+      name: string;
+      source: string;
+      browser: string;
+      bundle_identifier: string;
+      hosts_count: number;
+      versions_count: number;
+    }>`
+      select st.id, st.name, st.source, st.browser, st.bundle_identifier,
+        count(distinct hs.host_id) as hosts_count, count(distinct s.id) as versions_count
+      ${base}
+      group by st.id, st.name, st.source, st.browser, st.bundle_identifier
+      order by ${orderBy} ${limit}`.execute(this.db);
+    const count = await sql<{ n: number }>`select count(distinct st.id) as n ${base}`.execute(
+      this.db,
+    );
+    return {
+      rows: rows.rows.map((r) => ({
+        ...r,
+        hosts_count: Number(r.hosts_count),
+        versions_count: Number(r.versions_count),
+      })),
+      count: Number(count.rows[0]?.n ?? 0),
+    };
+  }
+
+  /** Open CVEs per software version (on visible hosts). */
+  async cvesFor(
+    scope: TeamScope,
+    softwareIds: readonly number[],
+  ): Promise<Map<number, Array<{ cve: string; fixed_version: string | null }>>> {
+    const out = new Map<number, Array<{ cve: string; fixed_version: string | null }>>();
+    for (const part of chunks(softwareIds)) {
+      const rows = await sql<{ software_id: number; cve: string; fixed_version: string | null }>`
+        select distinct hv.software_id, hv.cve, hv.fixed_version
+        from host_vulnerabilities hv join hosts h on h.id = hv.host_id
+        where hv.resolved_at is null and hv.software_id in (${sql.join(part)})
+          and ${teamCondition(scope)}
+        order by hv.cve`.execute(this.db);
+      for (const r of rows.rows) {
+        let list = out.get(r.software_id);
+        if (!list) out.set(r.software_id, (list = []));
+        if (!list.some((x) => x.cve === r.cve))
+          list.push({ cve: r.cve, fixed_version: r.fixed_version });
+      }
+    }
+    return out;
+  }
+
+  /** Ids of visible hosts that have a software version (or any version of a title). */
+  async hostIdsWith(
+    scope: TeamScope,
+    by: { softwareId?: number; titleId?: number },
+  ): Promise<number[]> {
+    const cond =
+      by.softwareId !== undefined
+        ? sql`hs.software_id = ${by.softwareId}`
+        : sql`hs.software_id in (select id from software where title_id = ${by.titleId ?? -1})`;
+    const rows = await sql<{ host_id: number }>`
+      select distinct hs.host_id from host_software hs join hosts h on h.id = hs.host_id
+      where ${cond} and ${teamCondition(scope)} order by hs.host_id`.execute(this.db);
+    return rows.rows.map((r) => r.host_id);
+  }
+}

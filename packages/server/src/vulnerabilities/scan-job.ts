@@ -1,0 +1,242 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import type { CveMeta, Datastore, FindingInput, ScanHostRow, ScanSoftwareRow } from '@flotilla/db';
+import {
+  createScanner,
+  type HostInventory,
+  type InstalledPackage,
+  type Scanner,
+} from '@flotilla/vuln';
+import type { Logger } from 'pino';
+import { downloadFeeds, type DownloadResult, type FeedStore } from './feed-store.js';
+
+/** osquery table (software source) → the package type the engine matches on. */
+const PACKAGE_TYPES: Record<string, string> = {
+  deb_packages: 'deb',
+  rpm_packages: 'rpm',
+  python_packages: 'python',
+  npm_packages: 'npm',
+  apps: 'app',
+  programs: 'program',
+  homebrew_packages: 'homebrew',
+  chrome_extensions: 'chrome_extension',
+  firefox_addons: 'firefox_addon',
+};
+
+/** The version string the feeds compare: rpm's `[epoch:]version-release`, others as stored. */
+export function matchVersion(s: Pick<ScanSoftwareRow, 'source' | 'version' | 'release'>): string {
+  return s.source === 'rpm_packages' && s.release ? `${s.version}-${s.release}` : s.version;
+}
+
+/** The OS release the engine needs, from the host's vitals ("Ubuntu 22.10" → 22.10). */
+export function osReleaseOf(
+  h: Pick<ScanHostRow, 'platform' | 'os_version' | 'code_name'>,
+): HostInventory['os'] {
+  const version = /(\d+(?:\.\d+)*)/.exec(h.os_version)?.[1] ?? '';
+  return {
+    family: h.platform,
+    version,
+    ...(h.code_name ? { codename: h.code_name.toLowerCase() } : {}),
+  };
+}
+
+export interface ScanReport {
+  started_at: number;
+  finished_at: number;
+  hosts: number;
+  findings: number;
+  inserted: number;
+  resolved: number;
+  reopened: number;
+  feeds_version: string;
+  download?: DownloadResult;
+  error?: string;
+}
+
+/**
+ * The background vulnerability scan: hosts whose software list or the feeds changed since
+ * their last scan are scanned in small chunks (yielding to the event loop between chunks, so
+ * check-ins keep flowing), and their findings are diffed into host_vulnerabilities.
+ */
+export class VulnScanJob {
+  private scanner: Scanner | null = null;
+  private scannerVersion = '';
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<ScanReport> | null = null;
+  private stopped = false;
+  last: ScanReport | null = null;
+
+  constructor(
+    private readonly ds: Datastore,
+    readonly feeds: FeedStore,
+    private readonly log: Logger,
+    private readonly clock: () => number,
+    private readonly opts: {
+      intervalS: number;
+      feedsUrl?: string | undefined;
+      chunkHosts?: number;
+      fetchImpl?: typeof fetch;
+    },
+  ) {}
+
+  /** Loads the feeds in the background and schedules scans (the first soon after start). */
+  start(): Promise<void> {
+    void this.feeds
+      .reload()
+      .then(() => this.logFeedErrors())
+      .catch((err: unknown) => this.log.error({ err }, 'loading vulnerability feeds failed'));
+    if (this.opts.intervalS > 0) {
+      const first = setTimeout(() => void this.run(), 10_000);
+      first.unref();
+      this.timer = setInterval(() => void this.run(), this.opts.intervalS * 1000);
+      this.timer.unref();
+    }
+    return Promise.resolve();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.running) await this.running.catch(() => undefined);
+  }
+
+  private logFeedErrors(): void {
+    for (const e of this.feeds.status.errors) {
+      this.log.warn(
+        { file: e.file, reason: e.reason, kept_previous: e.kept_previous, detail: e.message },
+        'vulnerability feed refused',
+      );
+    }
+  }
+
+  /** Runs one scan (or joins the one running). */
+  run(): Promise<ScanReport> {
+    this.running ??= this.scan().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async scan(): Promise<ScanReport> {
+    const report: ScanReport = {
+      started_at: this.clock(),
+      finished_at: 0,
+      hosts: 0,
+      findings: 0,
+      inserted: 0,
+      resolved: 0,
+      reopened: 0,
+      feeds_version: '',
+    };
+    try {
+      if (this.opts.feedsUrl) {
+        report.download = await downloadFeeds(
+          this.opts.feedsUrl,
+          this.feeds.dir,
+          this.opts.fetchImpl,
+        );
+        for (const e of report.download.errors)
+          this.log.warn({ file: e.file, detail: e.message }, 'feed download refused');
+      }
+      if (await this.feeds.reload()) this.logFeedErrors();
+      const version = this.feeds.status.version;
+      report.feeds_version = version;
+      if (!this.scanner || this.scannerVersion !== version) {
+        this.scanner = createScanner(this.feeds.database);
+        this.scannerVersion = version;
+      }
+      const chunk = this.opts.chunkHosts ?? 200;
+      for (;;) {
+        if (this.stopped) break;
+        const hosts = await this.ds.vulnerabilities.hostsToScan(version, chunk);
+        if (hosts.length === 0) break;
+        const software = await this.ds.vulnerabilities.software(hosts.map((h) => h.id));
+        const { perHost, cves } = this.scanChunk(this.scanner, hosts, software);
+        const r = await this.ds.vulnerabilities.applyScan(perHost, cves, version, this.clock());
+        report.hosts += hosts.length;
+        report.findings += perHost.reduce((n, h) => n + h.findings.length, 0);
+        report.inserted += r.inserted;
+        report.resolved += r.resolved;
+        report.reopened += r.reopened;
+        await yieldToLoop();
+      }
+      await this.ds.vulnerabilities.recount(this.clock());
+    } catch (err) {
+      report.error = err instanceof Error ? err.message : String(err);
+      this.log.error({ err }, 'vulnerability scan failed');
+    }
+    report.finished_at = this.clock();
+    this.last = report;
+    this.log.info(
+      { hosts: report.hosts, inserted: report.inserted, resolved: report.resolved },
+      'vulnerability scan finished',
+    );
+    return report;
+  }
+
+  private scanChunk(
+    scanner: Scanner,
+    hosts: readonly ScanHostRow[],
+    software: readonly ScanSoftwareRow[],
+  ): {
+    perHost: Array<{ id: number; checksum: string; findings: FindingInput[] }>;
+    cves: CveMeta[];
+  } {
+    const byHost = new Map<number, ScanSoftwareRow[]>();
+    for (const s of software) {
+      let list = byHost.get(s.host_id);
+      if (!list) byHost.set(s.host_id, (list = []));
+      list.push(s);
+    }
+    const cves = new Map<string, CveMeta>();
+    const perHost = hosts.map((h) => {
+      const rows = byHost.get(h.id) ?? [];
+      const ids = new Map<string, number>();
+      const packages: InstalledPackage[] = [];
+      for (const s of rows) {
+        const type = PACKAGE_TYPES[s.source];
+        if (!type) continue;
+        const version = matchVersion(s);
+        ids.set(`${s.name}\u0000${version}`, s.software_id);
+        packages.push({
+          name: s.name,
+          version,
+          type,
+          ...(s.arch ? { arch: s.arch } : {}),
+          ...(s.package_source ? { source: s.package_source.replace(/\s*\(.*\)$/, '') } : {}),
+          ...(s.vendor ? { vendor: s.vendor } : {}),
+        });
+      }
+      const findings: FindingInput[] = [];
+      const host: HostInventory = {
+        os: osReleaseOf(h),
+        ...(h.kernel_version ? { kernel: h.kernel_version } : {}),
+        packages,
+      };
+      for (const group of scanner.scanHostGrouped(host)) {
+        for (const f of group) {
+          findings.push({
+            software_id: ids.get(`${f.package}\u0000${f.installed_version}`) ?? null,
+            cve: f.cve,
+            package: f.package,
+            installed_version: f.installed_version,
+            fixed_version: f.fixed_version,
+            source: f.source_feed,
+            advisory: f.advisory,
+          });
+          if (!cves.has(f.cve)) {
+            cves.set(f.cve, {
+              cve: f.cve,
+              severity: f.severity,
+              cvss_score: f.cvss3_score,
+              epss_probability: f.epss,
+              cisa_known_exploit: f.known_exploited ? 1 : 0,
+              kev_date_added: f.kev_date_added,
+            });
+          }
+        }
+      }
+      return { id: h.id, checksum: h.checksum, findings };
+    });
+    return { perHost, cves: [...cves.values()] };
+  }
+}

@@ -254,26 +254,32 @@ export class PolicyRepository {
     });
   }
 
+  // Results first, then per-host counts: the order applyResults locks them in, so a deletion
+  // and a results batch running at once cannot deadlock.
   private async forgetResults(
     trx: Kysely<Database>,
     policyId: number,
     critical: boolean,
   ): Promise<void> {
-    await trx
-      .updateTable('policy_host_status')
-      .set((eb) => ({
-        failing_count: eb('failing_count', '-', 1),
-        failing_critical_count: eb('failing_critical_count', '-', critical ? 1 : 0),
-      }))
-      .where('host_id', 'in', (sub) =>
-        sub
-          .selectFrom('policy_membership')
-          .select('host_id')
-          .where('policy_id', '=', policyId)
-          .where('passes', '=', 0),
-      )
+    const gone = await trx
+      .deleteFrom('policy_membership')
+      .where('policy_id', '=', policyId)
+      .returning(['host_id', 'passes'])
       .execute();
-    await trx.deleteFrom('policy_membership').where('policy_id', '=', policyId).execute();
+    const failing = gone
+      .filter((g) => g.passes === 0)
+      .map((g) => g.host_id)
+      .sort((a, b) => a - b);
+    for (const ids of chunks(failing)) {
+      await trx
+        .updateTable('policy_host_status')
+        .set((eb) => ({
+          failing_count: eb('failing_count', '-', 1),
+          failing_critical_count: eb('failing_critical_count', '-', critical ? 1 : 0),
+        }))
+        .where('host_id', 'in', ids)
+        .execute();
+    }
   }
 
   /**
@@ -384,7 +390,8 @@ export class PolicyRepository {
           )
           .execute();
       }
-      for (const [pid, d] of deltas) {
+      // In id order, so concurrent writers (several processes) lock policy rows in one order.
+      for (const [pid, d] of [...deltas].sort((a, b) => a[0] - b[0])) {
         if (!d.pass && !d.fail) continue;
         await trx
           .updateTable('policies')
@@ -395,23 +402,25 @@ export class PolicyRepository {
           .where('id', '=', pid)
           .execute();
       }
-      const statuses = [...touched].map(([hostId, at]) => {
-        let failing = 0;
-        let critical = 0;
-        for (const [pid, r] of current.get(hostId) ?? []) {
-          if (r.passes !== 0) continue;
-          const p = policies.get(pid);
-          if (!p) continue;
-          failing++;
-          if (p.critical) critical++;
-        }
-        return {
-          host_id: hostId,
-          failing_count: failing,
-          failing_critical_count: critical,
-          updated_at: at,
-        };
-      });
+      const statuses = [...touched]
+        .sort((a, b) => a[0] - b[0])
+        .map(([hostId, at]) => {
+          let failing = 0;
+          let critical = 0;
+          for (const [pid, r] of current.get(hostId) ?? []) {
+            if (r.passes !== 0) continue;
+            const p = policies.get(pid);
+            if (!p) continue;
+            failing++;
+            if (p.critical) critical++;
+          }
+          return {
+            host_id: hostId,
+            failing_count: failing,
+            failing_critical_count: critical,
+            updated_at: at,
+          };
+        });
       for (const rows of chunks(statuses, 250)) {
         await trx
           .insertInto('policy_host_status')

@@ -415,9 +415,18 @@ export function registerPolicyRoutes(
           : typeof (body as { yaml?: unknown } | null)?.yaml === 'string'
             ? (body as { yaml: string }).yaml
             : undefined;
+      const bodyTeam = (body as { team_id?: unknown } | null)?.team_id;
+      if (
+        bodyTeam !== undefined &&
+        bodyTeam !== null &&
+        !(Number.isInteger(bodyTeam) && (bodyTeam as number) > 0)
+      )
+        throw invalid('team_id must be a team id', [
+          { name: 'team_id', reason: 'must be a positive integer' },
+        ]);
       const teamId =
         (req.query as { team_id?: number }).team_id ??
-        ((body as { team_id?: unknown } | null)?.team_id as number | undefined) ??
+        (bodyTeam as number | null | undefined) ??
         null;
       req.authorize('write', { type: 'policy', teamId });
       if (yaml === undefined)

@@ -435,6 +435,46 @@ describe.each(await testDialects())('software inventory and vulnerabilities on %
       (r) => r['cve'] === 'CVE-2022-43680',
     )!;
     expect(row['resolved_at']).toEqual(expect.any(String));
+
+    // Hosts by CVE, by software version and by title (the host list's filters).
+    const exposed = await api(
+      s.app,
+      admin,
+      'GET',
+      '/api/v1/fleet/hosts?vulnerability=cve-2022-43680',
+    );
+    expect((exposed.body['hosts'] as Array<{ id: number }>).map((h) => h.id)).toEqual([ids.get(1)]);
+    const libexpat = (
+      await api(s.app, admin, 'GET', '/api/v1/fleet/software/versions?query=libexpat1&per_page=50')
+    ).body['software'] as Array<{ id: number; name: string; version: string; title_id: number }>;
+    const old = libexpat.find((v) => v.name === 'libexpat1' && v.version === '2.4.8-2')!;
+    const byVersion = await api(
+      s.app,
+      admin,
+      'GET',
+      `/api/v1/fleet/hosts?software_version_id=${old.id}`,
+    );
+    expect((byVersion.body['hosts'] as Array<{ id: number }>).map((h) => h.id)).toEqual([
+      ids.get(1),
+    ]);
+    const byTitle = await api(
+      s.app,
+      admin,
+      'GET',
+      `/api/v1/fleet/hosts?software_title_id=${old.title_id}`,
+    );
+    expect((byTitle.body['hosts'] as Array<{ id: number }>).map((h) => h.id).sort()).toEqual(
+      [ids.get(1), ids.get(2)].sort(),
+    );
+    const title = await api(s.app, admin, 'GET', `/api/v1/fleet/software/titles/${old.title_id}`);
+    expect(title.body['software_title']).toMatchObject({
+      name: 'libexpat1',
+      versions_count: 2,
+      hosts_count: 2,
+    });
+    expect((await api(s.app, admin, 'GET', '/api/v1/fleet/hosts?vulnerability=nope')).status).toBe(
+      400,
+    );
   });
 
   it('a corrupt feed update is refused and the previous good feed stays in use', async () => {

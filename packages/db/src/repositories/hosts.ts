@@ -49,6 +49,12 @@ export interface HostFilter {
   /** Only hosts with a result for this policy; with `policyResponse`, only that result. */
   policyId?: number;
   policyResponse?: 'passing' | 'failing';
+  /** Only hosts with this software version installed. */
+  softwareVersionId?: number;
+  /** Only hosts with any version of this software title. */
+  softwareTitleId?: number;
+  /** Only hosts with this CVE open. */
+  cve?: string;
   nowMs: number;
 }
 
@@ -341,6 +347,38 @@ export class HostRepository {
             .where('policy_id', '=', policyId);
           return response ? q.where('passes', '=', response === 'passing' ? 1 : 0) : q;
         }),
+      );
+    }
+    if (f.softwareVersionId !== undefined) {
+      const id = f.softwareVersionId;
+      parts.push(
+        eb('id', 'in', (sub) =>
+          sub.selectFrom('host_software').select('host_id').where('software_id', '=', id),
+        ),
+      );
+    }
+    if (f.softwareTitleId !== undefined) {
+      const id = f.softwareTitleId;
+      parts.push(
+        eb('id', 'in', (sub) =>
+          sub
+            .selectFrom('host_software as hs')
+            .innerJoin('software as s', 's.id', 'hs.software_id')
+            .select('hs.host_id')
+            .where('s.title_id', '=', id),
+        ),
+      );
+    }
+    if (f.cve !== undefined) {
+      const cve = f.cve;
+      parts.push(
+        eb('id', 'in', (sub) =>
+          sub
+            .selectFrom('host_vulnerabilities')
+            .select('host_id')
+            .where('cve', '=', cve)
+            .where('resolved_at', 'is', null),
+        ),
       );
     }
     if (f.hostIds) parts.push(f.hostIds.length ? eb('id', 'in', f.hostIds) : sql<SqlBool>`1 = 0`);

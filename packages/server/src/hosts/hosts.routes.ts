@@ -16,6 +16,9 @@ const HostQuery = Type.Object({
   label_id: Type.Optional(Type.Integer({ minimum: 1 })),
   policy_id: Type.Optional(Type.Integer({ minimum: 1 })),
   policy_response: Type.Optional(Type.Union([Type.Literal('passing'), Type.Literal('failing')])),
+  software_version_id: Type.Optional(Type.Integer({ minimum: 1 })),
+  software_title_id: Type.Optional(Type.Integer({ minimum: 1 })),
+  vulnerability: Type.Optional(Type.String({ pattern: '^[Cc][Vv][Ee]-\\d{4}-\\d{4,}$' })),
 });
 
 export function registerHostRoutes(

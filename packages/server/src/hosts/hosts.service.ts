@@ -23,6 +23,9 @@ export interface HostListQuery {
   label_id?: number | undefined;
   policy_id?: number | undefined;
   policy_response?: 'passing' | 'failing' | undefined;
+  software_version_id?: number | undefined;
+  software_title_id?: number | undefined;
+  vulnerability?: string | undefined;
 }
 
 /** Host inventory: listing with filters, detail, refetch, transfer and delete. */
@@ -48,6 +51,9 @@ export class HostService {
       ...(q.label_id !== undefined ? { labelId: q.label_id } : {}),
       ...(q.policy_id !== undefined ? { policyId: q.policy_id } : {}),
       ...(q.policy_response ? { policyResponse: q.policy_response } : {}),
+      ...(q.software_version_id !== undefined ? { softwareVersionId: q.software_version_id } : {}),
+      ...(q.software_title_id !== undefined ? { softwareTitleId: q.software_title_id } : {}),
+      ...(q.vulnerability ? { cve: q.vulnerability.toUpperCase() } : {}),
     };
   }
 

@@ -624,7 +624,12 @@ describe.each(await testDialects())(
           'webhook delivered after one failure',
           async () => delivered().length === 2,
           20_000,
-        );
+        ).catch(async (e: unknown) => {
+          const p = await policy(rootShell.id);
+          throw new Error(
+            `${String(e)}; received ${JSON.stringify(received.map((r) => [r.status, r.body['hosts']]))}; counts ${p.passing_host_count}/${p.failing_host_count}`,
+          );
+        });
         expect(received[0]!.status).toBe(503);
         expect(delivered().sort()).toEqual([ids[0], ids[1]].sort());
         const body = received.filter((r) => r.status === 200).at(-1)!.body as {

@@ -22,6 +22,9 @@ export interface Database {
   campaigns: CampaignsTable;
   query_results: QueryResultsTable;
   host_schedule_stats: HostScheduleStatsTable;
+  packs: PacksTable;
+  pack_targets: PackTargetsTable;
+  scheduled_queries: ScheduledQueriesTable;
 }
 
 export interface QueriesTable {
@@ -399,5 +402,37 @@ export interface HostVulnerabilitiesTable {
   first_detected_at: number;
   /** Set when a later scan no longer finds it (upgrade, removal); cleared if it comes back. */
   resolved_at: number | null;
+  updated_at: number;
+}
+
+export interface PacksTable {
+  id: Generated<number>;
+  name: string;
+  description: Generated<string>;
+  platform: Generated<string>;
+  disabled: Generated<number>;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PackTargetsTable {
+  pack_id: number;
+  type: string;
+  target_id: number;
+}
+
+export interface ScheduledQueriesTable {
+  id: Generated<number>;
+  pack_id: number;
+  query_id: number;
+  name: string;
+  interval: number;
+  snapshot: number | null;
+  removed: number | null;
+  platform: Generated<string>;
+  version: Generated<string>;
+  shard: number | null;
+  denylist: number | null;
+  created_at: number;
   updated_at: number;
 }

@@ -41,10 +41,13 @@ import { ScheduleService } from './scheduled-queries/schedule.js';
 import { QueryReportWriter } from './scheduled-queries/query-reports.js';
 import { ScheduleStatsSource } from './scheduled-queries/schedule-stats.js';
 import { registerReportRoutes } from './scheduled-queries/reports.routes.js';
+import { PackService } from './packs/packs.service.js';
+import { registerPackRoutes } from './packs/packs.routes.js';
 import { PolicyQuerySource } from './policies/policy-queries.js';
 import { PolicyService } from './policies/policies.service.js';
 import { registerPolicyRoutes } from './policies/policies.routes.js';
 import { PolicyAutomations, WebhookAutomation } from './policies/automations.js';
+import { policyResultLogLines } from './policies/policy-log.js';
 import { SoftwareQuerySource } from './software/software-queries.js';
 import { SoftwareService } from './software/software.service.js';
 import { registerSoftwareRoutes } from './software/software.routes.js';
@@ -133,8 +136,15 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   );
   checkin.sources.push(scheduleStats);
   activities.copyTo = (line) => pipeline.append('audit', [line]);
+  const packs = new PackService(ds, bus, log);
+  checkin.hostPacks = (host) => packs.packsFor(host);
   logIngest.hooks = {
-    results: (host, entries, now) => reports.ingest(host.id, entries, now),
+    results: (host, entries, now) =>
+      reports.ingest(
+        host.id,
+        entries.filter((e) => !packs.isKnown(String(e['name']))),
+        now,
+      ),
     statuses: (host, entries, now) => scheduleStats.statuses(host, entries, now),
   };
   const ctx: AppContext = {
@@ -169,6 +179,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   const automations = new PolicyAutomations();
   automations.automations.push(new WebhookAutomation(ds, activities, log, config.serverUrl));
   policySource.onTransitions((t) => automations.handle(t));
+  // Pass/fail changes also go out as result-log events through the log pipeline.
+  policySource.onTransitions((t) => {
+    pipeline
+      .append('result', policyResultLogLines(t, policySource.policyFacts()))
+      .catch((err: unknown) => log.error({ err }, 'logging policy changes failed'));
+  });
   const policies = new PolicyService(ctx, policySource);
   const softwareSource = new SoftwareQuerySource(ds, log, config.software.updateIntervalS);
   checkin.sources.push(softwareSource);
@@ -232,6 +248,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
         registerPolicyRoutes(api, ctx, policies, hide);
         registerSoftwareRoutes(api, ctx, softwareSvc, vulnSvc, hide);
         registerReportRoutes(api, ctx, reports, hide);
+        registerPackRoutes(api, ctx, packs, hide);
         registerLoggingRoutes(api, ctx, pipeline, hide);
       },
       { prefix },
@@ -254,6 +271,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   app.addHook('onReady', async () => {
     await labelSource.reload();
     await schedule.reload();
+    await packs.reload();
+    packs.start();
     pipeline.start();
     await policySource.start();
     await softwareSource.start();
@@ -272,6 +291,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
     await reports.flush();
     await scheduleStats.flush();
     await pipeline.stop();
+    packs.stop();
   });
   return { app, ctx, software: softwareSource, vulnScan };
 }

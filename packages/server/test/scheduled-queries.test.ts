@@ -239,6 +239,86 @@ describe.each(await testDialects())('scheduled queries and query reports on %s',
     expect(metrics.body).toMatch(/flotilla_osquery_requests_total\{endpoint="log"\} \d+/);
   });
 
+  it('legacy packs: scheduled queries with shard/denylist/removed, targeted at hosts, labels and teams', async () => {
+    const q = (
+      (await api(s.app, token, 'GET', '/api/v1/fleet/queries')).body['queries'] as Array<{
+        id: number;
+        name: string;
+      }>
+    ).find((x) => x.name === 'users')!;
+    const hosts = (await api(s.app, token, 'GET', '/api/v1/fleet/hosts?order_key=id')).body[
+      'hosts'
+    ] as Array<{ id: number; team_id: number | null }>;
+    const created = await api(s.app, token, 'POST', '/api/v1/fleet/packs', {
+      name: 'incident-response',
+      description: 'IR',
+      host_ids: [hosts[0]!.id],
+    });
+    expect(created.status).toBe(200);
+    const pack = created.body['pack'] as { id: number; host_ids: number[]; query_count: number };
+    expect(pack).toMatchObject({ host_ids: [hosts[0]!.id], query_count: 0 });
+    const sched = await api(s.app, token, 'POST', '/api/v1/fleet/schedule', {
+      pack_id: pack.id,
+      query_id: q.id,
+      interval: 120,
+      shard: 25,
+      denylist: false,
+      removed: false,
+      version: '5.0.0',
+    });
+    expect(sched.status).toBe(200);
+    expect(sched.body['scheduled']).toMatchObject({
+      name: 'users',
+      interval: 120,
+      shard: 25,
+      denylist: false,
+      removed: false,
+      snapshot: null,
+    });
+    const cfg = (await post('/api/v1/osquery/config', { node_key: keys[0] })).json() as {
+      packs: Record<string, { queries: Record<string, unknown> }>;
+    };
+    expect(cfg.packs['incident-response']!.queries['users']).toEqual({
+      query: 'SELECT username FROM users',
+      interval: 120,
+      removed: false,
+      version: '5.0.0',
+      shard: 25,
+      denylist: false,
+    });
+    expect(cfg.packs['Global']).toBeDefined();
+    // The other host is not targeted until its team is.
+    const other = (await post('/api/v1/osquery/config', { node_key: keys[1] })).json() as {
+      packs: Record<string, unknown>;
+    };
+    expect(other.packs['incident-response']).toBeUndefined();
+    await api(s.app, token, 'PATCH', `/api/v1/fleet/packs/${pack.id}`, {
+      team_ids: [hosts[1]!.team_id!],
+    });
+    const now = (await post('/api/v1/osquery/config', { node_key: keys[1] })).json() as {
+      packs: Record<string, unknown>;
+    };
+    expect(now.packs['incident-response']).toBeDefined();
+    expect(
+      (
+        (await api(s.app, token, 'GET', `/api/v1/fleet/packs/${pack.id}/scheduled`)).body[
+          'scheduled'
+        ] as unknown[]
+      ).length,
+    ).toBe(1);
+    expect(
+      (await api(s.app, token, 'POST', '/api/v1/fleet/packs', { name: 'incident-response' }))
+        .status,
+    ).toBe(409);
+    expect(
+      (await api(s.app, token, 'DELETE', `/api/v1/fleet/packs/incident-response`)).status,
+    ).toBe(200);
+    const gone = (await post('/api/v1/osquery/config', { node_key: keys[0] })).json() as {
+      packs: Record<string, unknown>;
+    };
+    expect(gone.packs['incident-response']).toBeUndefined();
+  });
+
   it('records per-host schedule statistics and attaches status-log errors to their query', async () => {
     const host1 = (
       (await api(s.app, token, 'GET', '/api/v1/fleet/hosts?query=web-1.')).body['hosts'] as Array<{

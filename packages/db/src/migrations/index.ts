@@ -3,6 +3,7 @@ import type { ColumnTypes } from '../dialect.js';
 import * as m0001 from './0001-initial.js';
 import * as m0002 from './0002-queries-labels-campaigns.js';
 import * as m0005 from './0005-query-reports.js';
+import * as m0006 from './0006-packs.js';
 import * as m0003 from './0003-policies.js';
 import * as m0004 from './0004-software.js';
 
@@ -17,6 +18,7 @@ const STEPS: Record<string, Step> = {
   '0003-policies': m0003,
   '0004-software': m0004,
   '0005-query-reports': m0005,
+  '0006-packs': m0006,
 };
 
 export class CodeMigrationProvider implements MigrationProvider {

@@ -132,6 +132,7 @@ export const CHANNELS = {
   hostChanged: 'host.changed',
   agentOptionsChanged: 'agent-options.changed',
   labelsChanged: 'labels.changed',
+  packsChanged: 'packs.changed',
   campaignStarted: 'campaign.started',
   campaignHostDone: 'campaign.host-done',
   campaignStopped: 'campaign.stopped',

@@ -46,6 +46,9 @@ export interface QuerySource {
 }
 
 /** Hooks other features use to add to a host's config (e.g. scheduled query packs). */
+/** Config parts that depend on the host itself (legacy packs targeted at hosts or labels). */
+export type HostConfigContributor = (host: HostRuntime) => Record<string, unknown> | undefined;
+
 export type ConfigContributor = (
   teamId: number | null,
   platform: string,
@@ -60,6 +63,8 @@ export class CheckinService {
   readonly writes: WriteBatcher;
   readonly sources: QuerySource[] = [];
   readonly configContributors: ConfigContributor[] = [];
+  /** Per-host packs merged into the shared config, only for hosts that have some. */
+  hostPacks: HostConfigContributor | undefined;
   private readonly enrollFailures: RateLimiter;
   private readonly configCache = new Map<string, string>();
   private globalOptions: AgentOptions = DEFAULT_AGENT_OPTIONS;
@@ -196,8 +201,9 @@ export class CheckinService {
   async configJson(host: HostRuntime): Promise<string> {
     this.counters.configs++;
     const key = `${host.teamId ?? 0}:${host.platform}`;
+    const extra = this.hostPacks?.(host);
     const hit = this.configCache.get(key);
-    if (hit) return hit;
+    if (hit) return extra ? withPacks(hit, extra) : hit;
     let opts = this.globalOptions;
     if (host.teamId !== null) {
       let team = this.teamOptions.get(host.teamId);
@@ -212,7 +218,7 @@ export class CheckinService {
     for (const c of this.configContributors) c(host.teamId, host.platform, config);
     const json = JSON.stringify(config);
     this.configCache.set(key, json);
-    return json;
+    return extra ? withPacks(json, extra) : json;
   }
 
   /** Questions due for this host, or undefined when there is nothing (the common case). */
@@ -359,6 +365,16 @@ export class CheckinService {
   }
 }
 
+/** Adds per-host packs to a serialized shared config. */
+function withPacks(json: string, packs: Record<string, unknown>): string {
+  const config = JSON.parse(json) as Record<string, unknown>;
+  config['packs'] = {
+    ...((config['packs'] as Record<string, unknown> | undefined) ?? {}),
+    ...packs,
+  };
+  return JSON.stringify(config);
+}
+
 const isObj = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -399,7 +415,13 @@ export function normalizeRows(v: unknown): Rows | undefined {
   for (const r of v) {
     if (!isObj(r)) continue;
     const row: Record<string, string> = {};
-    for (const [k, val] of Object.entries(r)) row[k] = typeof val === 'string' ? val : val === null || val === undefined ? '' : String(val as number);
+    for (const [k, val] of Object.entries(r))
+      row[k] =
+        typeof val === 'string'
+          ? val
+          : val === null || val === undefined
+            ? ''
+            : String(val as number);
     out.push(row);
   }
   return out;

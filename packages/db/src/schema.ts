@@ -25,6 +25,7 @@ export interface Database {
   packs: PacksTable;
   pack_targets: PackTargetsTable;
   scheduled_queries: ScheduledQueriesTable;
+  event_results: EventResultsTable;
 }
 
 export interface QueriesTable {
@@ -435,4 +436,12 @@ export interface ScheduledQueriesTable {
   denylist: number | null;
   created_at: number;
   updated_at: number;
+}
+
+export interface EventResultsTable {
+  id: Generated<number>;
+  query_id: number;
+  host_id: number;
+  time: number;
+  data: string;
 }

@@ -127,7 +127,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   const checkin = new CheckinService(ds, config, bus, secrets, log, clock, logIngest);
   const schedule = new ScheduleService(ds, bus, log);
   checkin.configContributors.push(schedule.contribute);
-  const reports = new QueryReportWriter(ds, schedule, log, config.queryReportMaxRows);
+  const reports = new QueryReportWriter(
+    ds,
+    schedule,
+    log,
+    config.queryReportMaxRows,
+    config.eventStoreMaxRows,
+  );
   const scheduleStats = new ScheduleStatsSource(
     ds,
     schedule,

@@ -56,6 +56,7 @@ export interface ServerConfig {
   };
   /** Rows kept per saved query in its report (Fleet keeps 1,000). */
   readonly queryReportMaxRows: number;
+  readonly eventStoreMaxRows: number;
   readonly software: {
     readonly updateIntervalS: number;
   };
@@ -282,6 +283,13 @@ export const SETTINGS: readonly Setting[] = [
     help: 'Redis for the redis_streams destination (default FLOTILLA_REDIS_URL)',
   },
   {
+    key: 'event_store_max_rows',
+    kind: 'int',
+    def: '100000',
+    min: 1,
+    help: 'Event rows kept per scheduled query over event tables (oldest dropped first)',
+  },
+  {
     key: 'query_report_max_rows',
     kind: 'int',
     def: '1000',
@@ -502,6 +510,7 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
       redisUrl: str('log_redis_url') ?? redisUrl,
     }),
     queryReportMaxRows: num('query_report_max_rows'),
+    eventStoreMaxRows: num('event_store_max_rows'),
     software: Object.freeze({ updateIntervalS: num('software_update_interval') }),
     vulnerabilities: Object.freeze({
       feedsDir: resolve(str('vuln_feeds_dir') ?? resolve(dataDir, 'vulndb')),

@@ -28,6 +28,7 @@ describe.each(await testDialects())('scheduled queries and query reports on %s',
   beforeAll(async () => {
     s = await startTestServer(dialect, {
       FLOTILLA_QUERY_REPORT_MAX_ROWS: '6',
+      FLOTILLA_EVENT_STORE_MAX_ROWS: '5',
       FLOTILLA_LOG_RESULT_DESTINATIONS: 'none',
       FLOTILLA_LOG_STATUS_DESTINATIONS: 'none',
     });
@@ -203,6 +204,55 @@ describe.each(await testDialects())('scheduled queries and query reports on %s',
       (await api(s.app, token, 'GET', `/api/v1/fleet/queries/${id('discarded')}/report`)).body[
         'results'
       ],
+    ).toEqual([]);
+  });
+
+  it('folds event-table results into a bounded, time-ordered store', async () => {
+    const { query } = (
+      await api(s.app, token, 'POST', '/api/v1/fleet/queries', {
+        name: 'execs',
+        query: 'SELECT pid, path, cmdline, time FROM process_events',
+        interval: 60,
+        logging: 'differential',
+      })
+    ).body as { query: { id: number } };
+    const log = (data: unknown[]) =>
+      post('/api/v1/osquery/log', { node_key: keys[0], log_type: 'result', data });
+    // Out of order on the wire; stored and served by event time.
+    const ev = (t: number) =>
+      line('pack/Global/execs', 'added', {
+        columns: {
+          pid: String(t),
+          path: '/usr/bin/curl',
+          cmdline: 'curl x',
+          time: String(1795490000 + t),
+        },
+      });
+    expect((await log([ev(3), ev(1), ev(2)])).statusCode).toBe(200);
+    let events = (await api(s.app, token, 'GET', `/api/v1/fleet/queries/${query.id}/events`)).body[
+      'events'
+    ] as Array<{ time: string; columns: { pid: string } }>;
+    expect(events.map((e) => e.columns.pid)).toEqual(['1', '2', '3']);
+    expect(events[0]!.time).toBe(
+      new Date((1795490000 + 1) * 1000).toISOString().replace('.000Z', 'Z'),
+    );
+    await log([ev(4), ev(5), ev(6), ev(7)]);
+    events = (await api(s.app, token, 'GET', `/api/v1/fleet/queries/${query.id}/events`)).body[
+      'events'
+    ] as typeof events;
+    expect(events.map((e) => e.columns.pid)).toEqual(['3', '4', '5', '6', '7']); // bounded: the oldest went first
+    const since = (
+      await api(
+        s.app,
+        token,
+        'GET',
+        `/api/v1/fleet/queries/${query.id}/events?since=${encodeURIComponent(new Date((1795490000 + 6) * 1000).toISOString())}`,
+      )
+    ).body['events'] as typeof events;
+    expect(since.map((e) => e.columns.pid)).toEqual(['6', '7']);
+    // Event queries keep no report.
+    expect(
+      (await api(s.app, token, 'GET', `/api/v1/fleet/queries/${query.id}/report`)).body['results'],
     ).toEqual([]);
   });
 

@@ -4,6 +4,7 @@ import * as m0001 from './0001-initial.js';
 import * as m0002 from './0002-queries-labels-campaigns.js';
 import * as m0005 from './0005-query-reports.js';
 import * as m0006 from './0006-packs.js';
+import * as m0007 from './0007-event-results.js';
 import * as m0003 from './0003-policies.js';
 import * as m0004 from './0004-software.js';
 
@@ -19,6 +20,7 @@ const STEPS: Record<string, Step> = {
   '0004-software': m0004,
   '0005-query-reports': m0005,
   '0006-packs': m0006,
+  '0007-event-results': m0007,
 };
 
 export class CodeMigrationProvider implements MigrationProvider {

@@ -113,6 +113,67 @@ export class QueryReportRepository {
     return clipped;
   }
 
+  /** Appends event rows and trims each touched query to its newest `maxPerQuery` rows. */
+  async appendEvents(
+    rows: ReadonlyArray<{ queryId: number; hostId: number; time: number; data: string }>,
+    maxPerQuery: number,
+  ): Promise<void> {
+    if (!rows.length) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < rows.length; i += 200) {
+        await trx
+          .insertInto('event_results')
+          .values(
+            rows
+              .slice(i, i + 200)
+              .map((r) => ({ query_id: r.queryId, host_id: r.hostId, time: r.time, data: r.data })),
+          )
+          .execute();
+      }
+      for (const q of new Set(rows.map((r) => r.queryId))) {
+        // Drop the oldest events by event time (ties by arrival) beyond the newest `maxPerQuery`.
+        const edge = await trx
+          .selectFrom('event_results')
+          .select(['id', 'time'])
+          .where('query_id', '=', q)
+          .orderBy('time', 'desc')
+          .orderBy('id', 'desc')
+          .offset(maxPerQuery)
+          .limit(1)
+          .executeTakeFirst();
+        if (edge) {
+          await trx
+            .deleteFrom('event_results')
+            .where('query_id', '=', q)
+            .where((eb) =>
+              eb.or([
+                eb('time', '<', edge.time),
+                eb.and([eb('time', '=', edge.time), eb('id', '<=', edge.id)]),
+              ]),
+            )
+            .execute();
+        }
+      }
+    });
+  }
+
+  async events(queryId: number, opts: { since: number; hostIds: 'all' | number[]; limit: number }) {
+    let q = this.db
+      .selectFrom('event_results')
+      .innerJoin('hosts', 'hosts.id', 'event_results.host_id')
+      .select([
+        'event_results.host_id',
+        'hosts.hostname',
+        'event_results.time',
+        'event_results.data',
+      ])
+      .where('event_results.query_id', '=', queryId)
+      .where('event_results.time', '>=', opts.since);
+    if (opts.hostIds !== 'all')
+      q = q.where('event_results.host_id', 'in', opts.hostIds.length ? opts.hostIds : [-1]);
+    return q.orderBy('event_results.time').orderBy('event_results.id').limit(opts.limit).execute();
+  }
+
   async report(queryId: number, hostIds: 'all' | number[], limit: number) {
     let q = this.db
       .selectFrom('query_results')

@@ -14,6 +14,7 @@ export class QueryReportWriter {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private counts: Map<number, number> | undefined;
+  private events: Array<{ queryId: number; hostId: number; time: number; data: string }> = [];
   readonly clipped = new Set<number>();
 
   constructor(
@@ -21,6 +22,8 @@ export class QueryReportWriter {
     private readonly schedule: ScheduleService,
     private readonly log: Logger,
     private readonly maxRows: number,
+    /** Event rows kept per query (oldest dropped first). */
+    private readonly maxEvents = 100_000,
   ) {}
 
   /** Takes one host's result entries (already validated objects). Returns how many matched no query. */
@@ -33,8 +36,30 @@ export class QueryReportWriter {
         unknown++;
         continue;
       }
-      if (q.discardData || this.maxRows === 0) continue;
+      if (q.discardData) continue;
       const action = e['action'];
+      if (q.evented) {
+        // Event tables: every row is an event; keep them in time order (bounded), not as a report.
+        const lineTime = Number(e['unixTime']) * 1000 || now;
+        const rows =
+          action === 'snapshot' && Array.isArray(e['snapshot'])
+            ? (e['snapshot'] as unknown[])
+            : action === 'added'
+              ? [e['columns']]
+              : [];
+        for (const r of rows) {
+          if (typeof r !== 'object' || r === null) continue;
+          const t = Number((r as Record<string, unknown>)['time']);
+          this.events.push({
+            queryId: q.id,
+            hostId,
+            time: Number.isFinite(t) && t > 0 ? t * 1000 : lineTime,
+            data: JSON.stringify(r),
+          });
+        }
+        continue;
+      }
+      if (this.maxRows === 0) continue;
       if (action === 'snapshot' && Array.isArray(e['snapshot'])) {
         this.queue.push({
           queryId: q.id,
@@ -66,8 +91,8 @@ export class QueryReportWriter {
           });
       }
     }
-    if (this.queue.length >= 2000) void this.flush();
-    else if (this.queue.length && !this.timer) {
+    if (this.queue.length + this.events.length >= 2000) void this.flush();
+    else if ((this.queue.length || this.events.length) && !this.timer) {
       this.timer = setTimeout(() => void this.flush(), 200);
       this.timer.unref();
     }
@@ -79,11 +104,14 @@ export class QueryReportWriter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (!this.queue.length) return this.flushing;
+    if (!this.queue.length && !this.events.length) return this.flushing;
     const batch = this.queue;
+    const events = this.events;
     this.queue = [];
+    this.events = [];
     this.flushing = this.flushing.then(async () => {
       try {
+        await this.ds.queryReports.appendEvents(events, this.maxEvents);
         this.counts ??= await this.ds.queryReports.rowCounts();
         for (const q of await this.ds.queryReports.apply(batch, this.counts, this.maxRows))
           this.clipped.add(q);

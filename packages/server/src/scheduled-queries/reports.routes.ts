@@ -61,6 +61,48 @@ export function registerReportRoutes(
   );
 
   app.get(
+    '/queries/:id/events',
+    {
+      schema: {
+        hide,
+        tags,
+        summary: 'Time-ordered results of a scheduled query over event tables (bounded store)',
+        params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+        querystring: Type.Object({
+          since: Type.Optional(Type.String({ format: 'date-time' })),
+          host_id: Type.Optional(Type.Integer({ minimum: 1 })),
+          per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+        }),
+      },
+    },
+    async (req) => {
+      const id = (req.params as { id: number }).id;
+      const q = await ctx.ds.queries.get(id);
+      const actor = req.authorize('read', { type: 'query', teamId: q?.team_id ?? null });
+      if (!q) throw notFound('query', 'QUERY_NOT_FOUND');
+      const qs = req.query as { since?: string; host_id?: number; per_page?: number };
+      await reports.flush();
+      let hosts = await visibleHosts(readableTeams(actor, 'host'));
+      if (qs.host_id !== undefined)
+        hosts = hosts === 'all' || hosts.includes(qs.host_id) ? [qs.host_id] : [];
+      const rows = await ctx.ds.queryReports.events(id, {
+        since: qs.since ? Date.parse(qs.since) : 0,
+        hostIds: hosts,
+        limit: qs.per_page ?? 1000,
+      });
+      return {
+        query_id: id,
+        events: rows.map((r) => ({
+          host_id: r.host_id,
+          host_name: r.hostname,
+          time: iso(r.time),
+          columns: JSON.parse(r.data) as Record<string, string>,
+        })),
+      };
+    },
+  );
+
+  app.get(
     '/hosts/:id/queries/:query_id',
     {
       schema: {

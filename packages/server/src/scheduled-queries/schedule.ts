@@ -1,4 +1,5 @@
 import type { Datastore } from '@flotilla/db';
+import { table, validateQuery } from '@flotilla/osquery';
 import type { Logger } from 'pino';
 import { CHANNELS, type Bus } from '../bus/bus.js';
 
@@ -13,6 +14,14 @@ export interface ScheduledQuery {
   logging: string;
   discardData: boolean;
   automations: boolean;
+  /** Reads an event table (process_events…): results go to the time-ordered event store. */
+  evented: boolean;
+}
+
+/** Whether a query reads one of osquery's event tables. */
+export function readsEvents(sql: string): boolean {
+  const r = validateQuery(sql);
+  return r.ok && r.tables.some((t) => table(t)?.evented === true);
 }
 
 /** The pack a query lives in, as osquery names it: `Global` or `team-<id>`. */
@@ -58,6 +67,7 @@ export class ScheduleService {
         logging: r.logging,
         discardData: r.discard_data === 1,
         automations: r.automations_enabled === 1,
+        evented: readsEvents(r.query),
       }));
       // Fleet's rule: a query is scheduled when its results go somewhere (a report or automations).
       this.queries = all.filter((q) => q.automations || !q.discardData);

@@ -1,4 +1,4 @@
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CveMeta, Datastore, FindingInput, ScanHostRow, ScanSoftwareRow } from '@flotilla/db';
 import {
   createScanner,
@@ -74,6 +74,8 @@ export class VulnScanJob {
       intervalS: number;
       feedsUrl?: string | undefined;
       chunkHosts?: number;
+      /** Findings per write transaction (a host is never split). */
+      findingsPerWrite?: number;
       fetchImpl?: typeof fetch;
     },
   ) {}
@@ -144,22 +146,42 @@ export class VulnScanJob {
         this.scanner = createScanner(this.feeds.database);
         this.scannerVersion = version;
       }
-      const chunk = this.opts.chunkHosts ?? 200;
+      const chunk = this.opts.chunkHosts ?? 10;
+      const written = new Set<string>();
       for (;;) {
         if (this.stopped) break;
         const hosts = await this.ds.vulnerabilities.hostsToScan(version, chunk);
         if (hosts.length === 0) break;
         const software = await this.ds.vulnerabilities.software(hosts.map((h) => h.id));
-        const { perHost, cves } = this.scanChunk(this.scanner, hosts, software);
-        const r = await this.ds.vulnerabilities.applyScan(perHost, cves, version, this.clock());
+        const { perHost, cves } = await this.scanChunk(this.scanner, hosts, software);
+        // SQLite calls are synchronous: keep each transaction small (a few thousand findings)
+        // and give the event loop a turn between them, so check-ins never wait long.
+        // CVE metadata is written once per scan; later groups skip what was written.
+        const cveByName = new Map(cves.filter((c) => !written.has(c.cve)).map((c) => [c.cve, c]));
+        for (const group of groupByFindings(perHost, this.opts.findingsPerWrite ?? 500)) {
+          const groupCves = new Map<string, CveMeta>();
+          for (const h of group)
+            for (const f of h.findings) {
+              const c = cveByName.get(f.cve);
+              if (c && !written.has(f.cve)) {
+                groupCves.set(f.cve, c);
+                written.add(f.cve);
+              }
+            }
+          const r = await this.ds.vulnerabilities.applyScan(
+            group,
+            [...groupCves.values()],
+            version,
+            this.clock(),
+          );
+          report.inserted += r.inserted;
+          report.resolved += r.resolved;
+          report.reopened += r.reopened;
+          await pause();
+        }
         report.hosts += hosts.length;
         report.findings += perHost.reduce((n, h) => n + h.findings.length, 0);
-        report.inserted += r.inserted;
-        report.resolved += r.resolved;
-        report.reopened += r.reopened;
-        await yieldToLoop();
       }
-      await this.ds.vulnerabilities.recount(this.clock());
     } catch (err) {
       report.error = err instanceof Error ? err.message : String(err);
       this.log.error({ err }, 'vulnerability scan failed');
@@ -173,14 +195,14 @@ export class VulnScanJob {
     return report;
   }
 
-  private scanChunk(
+  private async scanChunk(
     scanner: Scanner,
     hosts: readonly ScanHostRow[],
     software: readonly ScanSoftwareRow[],
-  ): {
+  ): Promise<{
     perHost: Array<{ id: number; checksum: string; findings: FindingInput[] }>;
     cves: CveMeta[];
-  } {
+  }> {
     const byHost = new Map<number, ScanSoftwareRow[]>();
     for (const s of software) {
       let list = byHost.get(s.host_id);
@@ -188,7 +210,14 @@ export class VulnScanJob {
       list.push(s);
     }
     const cves = new Map<string, CveMeta>();
-    const perHost = hosts.map((h) => {
+    const perHost: Array<{ id: number; checksum: string; findings: FindingInput[] }> = [];
+    let slice = performance.now();
+    for (const h of hosts) {
+      // A fresh scanner evaluates every distinct package once: give check-ins a turn often.
+      if (performance.now() - slice > 20) {
+        await pause();
+        slice = performance.now();
+      }
       const rows = byHost.get(h.id) ?? [];
       const ids = new Map<string, number>();
       const packages: InstalledPackage[] = [];
@@ -235,8 +264,35 @@ export class VulnScanJob {
           }
         }
       }
-      return { id: h.id, checksum: h.checksum, findings };
-    });
+      perHost.push({ id: h.id, checksum: h.checksum, findings });
+    }
     return { perHost, cves: [...cves.values()] };
   }
+}
+
+/**
+ * Lets the event loop run a full cycle (timers, I/O, immediates): with SQLite every query is
+ * synchronous, so a check-in only progresses between our steps.
+ */
+const pause = (): Promise<unknown> => sleep(1);
+
+/** Splits hosts into groups of at most `max` findings each (one host per group at least). */
+function groupByFindings<T extends { findings: readonly unknown[] }>(
+  hosts: readonly T[],
+  max: number,
+): T[][] {
+  const out: T[][] = [];
+  let cur: T[] = [];
+  let n = 0;
+  for (const h of hosts) {
+    if (cur.length > 0 && n + h.findings.length > max) {
+      out.push(cur);
+      cur = [];
+      n = 0;
+    }
+    cur.push(h);
+    n += h.findings.length;
+  }
+  if (cur.length) out.push(cur);
+  return out;
 }

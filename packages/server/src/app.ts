@@ -236,6 +236,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   const secretsSvc = new EnrollSecretService(ctx);
   const hosts = new HostService(ctx);
   hosts.hostPolicies = (id, teamId) => policies.hostPolicies(id, teamId);
+  hosts.hostVulnerabilities = (id) => softwareSvc.hostVulnerabilities(id, false);
   hosts.flushPolicies = () => policySource.flush();
   registerSessionRoutes(app, ctx, users);
   for (const prefix of ['/api/v1/fleet', '/api/latest/fleet']) {

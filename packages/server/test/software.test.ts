@@ -348,6 +348,16 @@ describe.each(await testDialects())('software inventory and vulnerabilities on %
       source: 'deb_packages',
     });
 
+    const detail = await api(s.app, admin, 'GET', `/api/v1/fleet/hosts/${ids.get(1)}`);
+    const h = detail.body['host'] as {
+      vulnerabilities: unknown[];
+      upgrades: Array<Record<string, unknown>>;
+    };
+    expect(h.vulnerabilities.length).toBe((hv.body['vulnerabilities'] as unknown[]).length);
+    expect(h.upgrades.find((u) => u['package'] === 'libexpat1')?.['upgrade_to']).toBe(
+      '2.4.8-2ubuntu0.22.10.1',
+    );
+
     const vulnerable = await api(
       s.app,
       admin,

@@ -92,12 +92,44 @@ export const HostPolicy = Type.Object({
   response: Type.String(),
 });
 
+const Nullable = <T extends Type.TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+/** One CVE found on a host: the package, its installed and fixing versions, and the feed. */
+export const HostVulnerability = Type.Object({
+  cve: Type.String(),
+  details_link: Type.String(),
+  severity: Type.String(),
+  cvss_score: Nullable(Type.Number()),
+  epss_probability: Nullable(Type.Number()),
+  cisa_known_exploit: Type.Boolean(),
+  software_id: Nullable(Type.Integer()),
+  package: Type.String(),
+  installed_version: Type.String(),
+  resolved_in_version: Nullable(Type.String()),
+  source: Type.String(),
+  advisory: Type.String(),
+  first_detected_at: Type.String(),
+  resolved_at: Nullable(Type.String()),
+});
+
+/** What to upgrade a vulnerable package to: the newest fix among its CVEs. */
+export const HostUpgrade = Type.Object({
+  package: Type.String(),
+  installed_version: Type.String(),
+  source: Type.String(),
+  upgrade_to: Nullable(Type.String()),
+  cves: Type.Array(Type.String()),
+  unfixed_cves: Type.Array(Type.String()),
+});
+
 export const HostDetail = Type.Intersect([
   Host,
   Type.Object({
     users: Type.Array(HostUser),
     labels: Type.Array(HostLabel),
     policies: Type.Array(HostPolicy),
+    vulnerabilities: Type.Optional(Type.Array(HostVulnerability)),
+    upgrades: Type.Optional(Type.Array(HostUpgrade)),
   }),
 ]);
 

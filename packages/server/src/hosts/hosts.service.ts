@@ -32,6 +32,10 @@ export interface HostListQuery {
 export class HostService {
   /** Set by the policies feature: the policies a host answered, with its responses. */
   hostPolicies?: (hostId: number, teamId: number | null) => Promise<Array<Record<string, unknown>>>;
+  /** Set by the software feature: the host's open vulnerabilities and upgrade targets. */
+  hostVulnerabilities?: (
+    hostId: number,
+  ) => Promise<{ vulnerabilities: unknown[]; upgrades: unknown[] }>;
   /** Set by the policies feature: writes queued policy results before a filtered read. */
   flushPolicies?: () => Promise<void>;
 
@@ -139,7 +143,8 @@ export class HostService {
       updated_at: iso(l.updated_at),
     }));
     const policies = this.hostPolicies ? await this.hostPolicies(host.id, host.team_id) : [];
-    return { ...api!, users, labels, policies };
+    const vulns = this.hostVulnerabilities ? await this.hostVulnerabilities(host.id) : undefined;
+    return { ...api!, users, labels, policies, ...(vulns ?? {}) };
   }
 
   async delete(actor: Actor, hosts: HostRow[]): Promise<void> {

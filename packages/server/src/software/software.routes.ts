@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { notFound } from '@flotilla/core';
-import { IdParams, Meta, PageQuery } from '@flotilla/api';
+import { HostUpgrade, HostVulnerability, IdParams, Meta, PageQuery } from '@flotilla/api';
 import type { AppContext } from '../context.js';
 import type { SoftwareListQuery, SoftwareService } from './software.service.js';
 import type {
@@ -86,32 +86,6 @@ const HostSoftware = Type.Object({
       vulnerabilities: Type.Array(Type.String()),
     }),
   ),
-});
-
-const HostVulnerability = Type.Object({
-  cve: Type.String(),
-  details_link: Type.String(),
-  severity: Type.String(),
-  cvss_score: Nullable(Type.Number()),
-  epss_probability: Nullable(Type.Number()),
-  cisa_known_exploit: Type.Boolean(),
-  software_id: Nullable(Type.Integer()),
-  package: Type.String(),
-  installed_version: Type.String(),
-  resolved_in_version: Nullable(Type.String()),
-  source: Type.String(),
-  advisory: Type.String(),
-  first_detected_at: Type.String(),
-  resolved_at: Nullable(Type.String()),
-});
-
-const Upgrade = Type.Object({
-  package: Type.String(),
-  installed_version: Type.String(),
-  source: Type.String(),
-  upgrade_to: Nullable(Type.String()),
-  cves: Type.Array(Type.String()),
-  unfixed_cves: Type.Array(Type.String()),
 });
 
 const VulnListQuerySchema = Type.Object({
@@ -377,7 +351,7 @@ export function registerSoftwareRoutes(
         response: {
           200: Type.Object({
             vulnerabilities: Type.Array(HostVulnerability),
-            upgrades: Type.Array(Upgrade),
+            upgrades: Type.Array(HostUpgrade),
           }),
         },
       },

@@ -360,9 +360,4 @@ export class SoftwareQuerySource implements QuerySource {
     });
     return this.flushing;
   }
-
-  /** A host was deleted or re-enrolled: ask again. */
-  forget(hostId: number): void {
-    this.state.delete(hostId);
-  }
 }

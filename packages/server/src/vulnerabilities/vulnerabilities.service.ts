@@ -50,6 +50,7 @@ export class VulnerabilityService {
     if (q.cve !== undefined && !CVE_ID.test(q.cve))
       throw invalid('cve must look like CVE-2024-12345', [{ name: 'cve', reason: 'malformed' }]);
     const page = { page: q.page ?? 0, perPage: q.per_page ?? 20 };
+    const now = Date.now();
     const { rows, count } = await this.ds.vulnerabilities.list(
       scope,
       {
@@ -67,7 +68,8 @@ export class VulnerabilityService {
         cve: r.cve,
         created_at: iso(r.created_at),
         hosts_count: r.hosts_count,
-        hosts_count_updated_at: iso(this.job.last?.finished_at ?? r.hosts_count_updated_at),
+        // Host counts are computed for this request (and this actor's teams).
+        hosts_count_updated_at: iso(now),
         details_link: `${NVD}${r.cve}`,
         severity: r.severity,
         cvss_score: r.cvss_score,
@@ -77,7 +79,7 @@ export class VulnerabilityService {
         cve_description: null,
       })),
       count,
-      counts_updated_at: iso(this.job.last?.finished_at ?? Date.now()),
+      counts_updated_at: iso(now),
       meta: {
         has_next_results: (page.page + 1) * page.perPage < count,
         has_previous_results: page.page > 0,
@@ -141,7 +143,7 @@ export class VulnerabilityService {
         cve: id,
         created_at: iso(meta.created_at),
         hosts_count: new Set(open.map((f) => f.host_id)).size,
-        hosts_count_updated_at: iso(this.job.last?.finished_at ?? meta.hosts_count_updated_at),
+        hosts_count_updated_at: iso(Date.now()),
         details_link: `${NVD}${id}`,
         severity: meta.severity,
         cvss_score: meta.cvss_score,

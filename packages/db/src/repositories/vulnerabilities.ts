@@ -198,6 +198,8 @@ export class VulnerabilityRepository {
               updated_at: nowMs,
             })),
           )
+          // Another process scanning the same host at the same moment wrote the same row.
+          .onConflict((oc) => oc.columns(['host_id', 'cve', 'package']).doNothing())
           .execute();
       }
       for (const part of chunks(resolve)) {

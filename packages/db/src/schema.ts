@@ -375,6 +375,7 @@ export interface HostSoftwareStateTable {
   seen_at: number;
   changed_at: number;
   scanned_checksum: Generated<string>;
+  release_key: Generated<string>;
 }
 
 export interface VulnerabilitiesTable {
@@ -444,4 +445,40 @@ export interface EventResultsTable {
   host_id: number;
   time: number;
   data: string;
+}
+
+// ---- findings per (release, software version) (migration 0008) --------------------------
+
+export interface Database {
+  software_cves: SoftwareCvesTable;
+  /** A view: shared findings of each host's software plus its own open findings. */
+  open_host_vulnerabilities: OpenHostVulnerabilitiesView;
+}
+
+export interface SoftwareCvesTable {
+  id: Generated<number>;
+  /** family:version:codename of the OS release the finding holds for. */
+  release_key: string;
+  software_id: number;
+  cve: string;
+  package: string;
+  installed_version: string;
+  fixed_version: string | null;
+  source: string;
+  advisory: Generated<string>;
+  /** Feed version of the last scan that produced it (older rows are swept after a full scan). */
+  feeds_version: string;
+  created_at: number;
+}
+
+export interface OpenHostVulnerabilitiesView {
+  host_id: number;
+  software_id: number | null;
+  cve: string;
+  package: string;
+  installed_version: string;
+  fixed_version: string | null;
+  source: string;
+  advisory: string;
+  first_detected_at: number;
 }

@@ -263,8 +263,10 @@ const result = {
   full_scan: {
     seconds: Number(scanSeconds.toFixed(2)),
     hosts_scanned: full.hosts,
-    findings_written: full.inserted,
-    findings_per_host: Math.round(full.inserted / Math.max(1, full.hosts)),
+    findings: full.findings,
+    findings_per_host: Math.round(full.findings / Math.max(1, full.hosts)),
+    rows_written_shared: full.shared,
+    rows_written_per_host: full.inserted,
     error: full.error ?? null,
   },
   during_scan: {
@@ -278,8 +280,8 @@ const result = {
   incremental_scan: {
     seconds: Number(incrementalSeconds.toFixed(2)),
     hosts_scanned: incremental.hosts,
-    new: incremental.inserted,
-    resolved: incremental.resolved,
+    findings: incremental.findings,
+    rows_written: incremental.shared + incremental.inserted,
   },
   rss_mb: Math.round(process.memoryUsage().rss / 1_048_576),
 };

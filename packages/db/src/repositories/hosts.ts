@@ -373,11 +373,7 @@ export class HostRepository {
       const cve = f.cve;
       parts.push(
         eb('id', 'in', (sub) =>
-          sub
-            .selectFrom('host_vulnerabilities')
-            .select('host_id')
-            .where('cve', '=', cve)
-            .where('resolved_at', 'is', null),
+          sub.selectFrom('open_host_vulnerabilities').select('host_id').where('cve', '=', cve),
         ),
       );
     }

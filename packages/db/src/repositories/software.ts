@@ -107,6 +107,16 @@ export function teamCondition(scope: TeamScope): RawBuilder<unknown> {
   return parts.length ? sql.join(parts, sql` and `) : sql`1 = 1`;
 }
 
+/** When a host became exposed to a shared finding: the later of install and discovery. */
+export const firstDetected = sql`case when hs.first_seen_at > sc.created_at then hs.first_seen_at else sc.created_at end`;
+
+/** Upsert clause for resolution rows (one row per host, CVE and package holds the latest). */
+export const onResolvedConflict = sql`on conflict (host_id, cve, package) do update set
+  software_id = excluded.software_id, installed_version = excluded.installed_version,
+  fixed_version = excluded.fixed_version, source = excluded.source, advisory = excluded.advisory,
+  first_detected_at = excluded.first_detected_at, resolved_at = excluded.resolved_at,
+  updated_at = excluded.updated_at`;
+
 /**
  * Software inventory: distinct versions stored once, host links diffed and written in bulk.
  */
@@ -269,6 +279,19 @@ export class SoftwareRepository {
       }
       for (const d of deletes) {
         for (const part of chunks(d.ids)) {
+          // Shared findings of software leaving the host are resolved now (upgrade, removal).
+          await sql`
+            insert into host_vulnerabilities (host_id, software_id, cve, package,
+              installed_version, fixed_version, source, advisory, first_detected_at,
+              resolved_at, updated_at)
+            select hs.host_id, sc.software_id, sc.cve, sc.package, sc.installed_version,
+              sc.fixed_version, sc.source, sc.advisory, ${firstDetected}, ${nowMs}, ${nowMs}
+            from host_software hs
+            join host_software_state st on st.host_id = hs.host_id
+            join software_cves sc on sc.software_id = hs.software_id
+              and sc.release_key = st.release_key
+            where hs.host_id = ${d.hostId} and hs.software_id in (${sql.join(part)})
+            ${onResolvedConflict}`.execute(trx);
           await trx
             .deleteFrom('host_software')
             .where('host_id', '=', d.hostId)
@@ -297,6 +320,46 @@ export class SoftwareRepository {
           .execute();
       }
     });
+  }
+
+  /**
+   * Records each host's running kernel as software (`source` "kernel"), replacing the one it
+   * ran before, so kernel findings are shared like any package's. Returns kernel → software id.
+   */
+  async linkKernels(
+    items: ReadonlyArray<{ hostId: number; kernel: string }>,
+    nowMs: number,
+  ): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (items.length === 0) return out;
+    await this.db.transaction().execute(async (trx) => {
+      const inputs = new Map<string, SoftwareInput>();
+      for (const i of items)
+        inputs.set(i.kernel, { name: 'linux', version: i.kernel, source: 'kernel' });
+      const ids = await this.ensure(trx, [...inputs.values()], nowMs);
+      for (const [kernel, input] of inputs) {
+        const id = ids.get(softwareChecksum(input));
+        if (id !== undefined) out.set(kernel, id);
+      }
+      for (const i of items) {
+        const id = out.get(i.kernel);
+        if (id === undefined) continue;
+        await trx
+          .deleteFrom('host_software')
+          .where('host_id', '=', i.hostId)
+          .where('software_id', '<>', id)
+          .where('software_id', 'in', (sub) =>
+            sub.selectFrom('software').select('id').where('source', '=', 'kernel'),
+          )
+          .execute();
+        await trx
+          .insertInto('host_software')
+          .values({ host_id: i.hostId, software_id: id, first_seen_at: nowMs })
+          .onConflict((oc) => oc.columns(['host_id', 'software_id']).doNothing())
+          .execute();
+      }
+    });
+    return out;
   }
 
   /** A host's software with first-seen times. */
@@ -376,7 +439,7 @@ export class SoftwareRepository {
     if (f.ids) conds.push(f.ids.length ? sql`s.id in (${sql.join(f.ids)})` : sql`1 = 0`);
     if (f.vulnerable)
       conds.push(
-        sql`exists (select 1 from host_vulnerabilities hv where hv.software_id = s.id and hv.host_id = h.id and hv.resolved_at is null)`,
+        sql`exists (select 1 from open_host_vulnerabilities hv where hv.software_id = s.id and hv.host_id = h.id)`,
       );
     const where = sql.join(conds, sql` and `);
     const base = sql`from software s join host_software hs on hs.software_id = s.id join hosts h on h.id = hs.host_id where ${where}`;
@@ -428,7 +491,7 @@ export class SoftwareRepository {
     if (f.ids) conds.push(f.ids.length ? sql`st.id in (${sql.join(f.ids)})` : sql`1 = 0`);
     if (f.vulnerable)
       conds.push(
-        sql`exists (select 1 from host_vulnerabilities hv where hv.software_id = s.id and hv.host_id = h.id and hv.resolved_at is null)`,
+        sql`exists (select 1 from open_host_vulnerabilities hv where hv.software_id = s.id and hv.host_id = h.id)`,
       );
     const where = sql.join(conds, sql` and `);
     const base = sql`from software_titles st join software s on s.title_id = st.id join host_software hs on hs.software_id = s.id join hosts h on h.id = hs.host_id where ${where}`;
@@ -476,8 +539,8 @@ export class SoftwareRepository {
     for (const part of chunks(softwareIds)) {
       const rows = await sql<{ software_id: number; cve: string; fixed_version: string | null }>`
         select distinct hv.software_id, hv.cve, hv.fixed_version
-        from host_vulnerabilities hv join hosts h on h.id = hv.host_id
-        where hv.resolved_at is null and hv.software_id in (${sql.join(part)})
+        from open_host_vulnerabilities hv join hosts h on h.id = hv.host_id
+        where hv.software_id in (${sql.join(part)})
           and ${teamCondition(scope)}
         order by hv.cve`.execute(this.db);
       for (const r of rows.rows) {

@@ -1,6 +1,13 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from '../schema.js';
-import { likeAny, teamCondition, type PageSpec, type TeamScope } from './software.js';
+import {
+  firstDetected,
+  likeAny,
+  onResolvedConflict,
+  teamCondition,
+  type PageSpec,
+  type TeamScope,
+} from './software.js';
 
 /** What the scanner needs to know about a host. */
 export interface ScanHostRow {
@@ -47,6 +54,12 @@ export interface FindingInput {
   fixed_version: string | null;
   source: string;
   advisory: string;
+}
+
+/** A finding that holds for every host of a release with this software version. */
+export interface SharedFindingInput extends FindingInput {
+  release_key: string;
+  software_id: number;
 }
 
 export interface CveMeta {
@@ -137,20 +150,55 @@ export class VulnerabilityRepository {
    * marked scanned at its checksum. Returns counts of each.
    */
   async applyScan(
-    hosts: ReadonlyArray<{ id: number; checksum: string; findings: readonly FindingInput[] }>,
+    hosts: ReadonlyArray<{
+      id: number;
+      checksum: string;
+      releaseKey: string;
+      findings: readonly FindingInput[];
+    }>,
+    shared: readonly SharedFindingInput[],
     cves: readonly CveMeta[],
     feedKey: string,
     nowMs: number,
   ): Promise<{ inserted: number; resolved: number; reopened: number }> {
     const counts = { inserted: 0, resolved: 0, reopened: 0 };
-    if (hosts.length === 0) return counts;
+    if (hosts.length === 0 && shared.length === 0) return counts;
     await this.db.transaction().execute(async (trx) => {
+      for (const part of chunks(shared, 200)) {
+        await trx
+          .insertInto('software_cves')
+          .values(
+            part.map((f) => ({
+              release_key: f.release_key,
+              software_id: f.software_id,
+              cve: f.cve,
+              package: f.package,
+              installed_version: f.installed_version,
+              fixed_version: f.fixed_version,
+              source: f.source,
+              advisory: f.advisory,
+              feeds_version: feedKey,
+              created_at: nowMs,
+            })),
+          )
+          .onConflict((oc) =>
+            oc.columns(['software_id', 'release_key', 'cve']).doUpdateSet((eb) => ({
+              fixed_version: eb.ref('excluded.fixed_version'),
+              source: eb.ref('excluded.source'),
+              advisory: eb.ref('excluded.advisory'),
+              feeds_version: eb.ref('excluded.feeds_version'),
+            })),
+          )
+          .execute();
+      }
+      // Host-specific findings (the running kernel's): per-host rows with their own lifecycle.
       const existing = new Map<string, HostVulnRow>();
       for (const part of chunks(hosts.map((h) => h.id))) {
         const rows = await trx
           .selectFrom('host_vulnerabilities')
           .selectAll()
           .where('host_id', 'in', part)
+          .where('software_id', 'is', null)
           .execute();
         for (const r of rows) existing.set(key(r.host_id, r.cve, r.package), r);
       }
@@ -250,7 +298,7 @@ export class VulnerabilityRepository {
       for (const h of hosts) {
         await trx
           .updateTable('host_software_state')
-          .set({ scanned_checksum: `${h.checksum}:${feedKey}` })
+          .set({ scanned_checksum: `${h.checksum}:${feedKey}`, release_key: h.releaseKey })
           .where('host_id', '=', h.id)
           .execute();
       }
@@ -261,8 +309,29 @@ export class VulnerabilityRepository {
     return counts;
   }
 
+  /**
+   * After a completed scan: shared findings the current feeds no longer produce are resolved on
+   * every host that had them (a resolution row with the time), then dropped.
+   */
+  async sweep(feedKey: string, nowMs: number): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await sql`
+        insert into host_vulnerabilities (host_id, software_id, cve, package, installed_version,
+          fixed_version, source, advisory, first_detected_at, resolved_at, updated_at)
+        select hs.host_id, sc.software_id, sc.cve, sc.package, sc.installed_version,
+          sc.fixed_version, sc.source, sc.advisory, ${firstDetected}, ${nowMs}, ${nowMs}
+        from software_cves sc
+        join host_software hs on hs.software_id = sc.software_id
+        join host_software_state st on st.host_id = hs.host_id and st.release_key = sc.release_key
+        where sc.feeds_version <> ${feedKey}
+        ${onResolvedConflict}`.execute(trx);
+      await trx.deleteFrom('software_cves').where('feeds_version', '<>', feedKey).execute();
+      return Number(r.numAffectedRows ?? 0);
+    });
+  }
+
   private conditions(scope: TeamScope, f: VulnFilter): RawBuilder<unknown> {
-    const conds: RawBuilder<unknown>[] = [sql`hv.resolved_at is null`, teamCondition(scope)];
+    const conds: RawBuilder<unknown>[] = [teamCondition(scope)];
     if (f.severity?.length) conds.push(sql`v.severity in (${sql.join(f.severity)})`);
     if (f.knownExploited) conds.push(sql`v.cisa_known_exploit = 1`);
     if (f.minEpss !== undefined) conds.push(sql`v.epss_probability >= ${f.minEpss}`);
@@ -279,7 +348,7 @@ export class VulnerabilityRepository {
     order: { key: VulnOrderKey; direction: 'asc' | 'desc' },
   ): Promise<{ rows: VulnListRow[]; count: number }> {
     const where = this.conditions(scope, f);
-    const base = sql`from host_vulnerabilities hv join hosts h on h.id = hv.host_id join vulnerabilities v on v.cve = hv.cve where ${where}`;
+    const base = sql`from open_host_vulnerabilities hv join hosts h on h.id = hv.host_id join vulnerabilities v on v.cve = hv.cve where ${where}`;
     const dir = order.direction === 'desc' ? sql`desc` : sql`asc`;
     const nulls = order.direction === 'desc' ? sql`nulls last` : sql`nulls first`;
     const col =
@@ -347,50 +416,58 @@ export class VulnerabilityRepository {
         os_version: string;
       }
     >`
+      select 0 as id, hv.host_id, hv.software_id, hv.cve, hv.package, hv.installed_version,
+        hv.fixed_version, hv.source, hv.advisory, hv.first_detected_at, null as resolved_at,
+        h.hostname, h.computer_name as display_name, h.team_id, h.os_version
+      from open_host_vulnerabilities hv join hosts h on h.id = hv.host_id
+      where hv.cve = ${cve} and ${teamCondition(scope)}
+      union all
       select hv.id, hv.host_id, hv.software_id, hv.cve, hv.package, hv.installed_version,
         hv.fixed_version, hv.source, hv.advisory, hv.first_detected_at, hv.resolved_at,
         h.hostname, h.computer_name as display_name, h.team_id, h.os_version
       from host_vulnerabilities hv join hosts h on h.id = hv.host_id
-      where hv.cve = ${cve} and ${teamCondition(scope)}
-      order by hv.host_id, hv.package`.execute(this.db);
+      where hv.cve = ${cve} and hv.resolved_at is not null and ${teamCondition(scope)}
+      order by 2, 5`.execute(this.db);
     return rows.rows;
   }
 
-  /** A host's findings joined with CVE metadata; resolved ones too when asked. */
+  /** A host's open findings joined with CVE metadata; resolved ones too when asked. */
   async forHost(
     hostId: number,
     includeResolved: boolean,
   ): Promise<Array<HostVulnRow & Omit<CveMeta, 'cve'>>> {
-    let q = this.db
-      .selectFrom('host_vulnerabilities as hv')
-      .leftJoin('vulnerabilities as v', 'v.cve', 'hv.cve')
-      .select([
-        'hv.id',
-        'hv.host_id',
-        'hv.software_id',
-        'hv.cve',
-        'hv.package',
-        'hv.installed_version',
-        'hv.fixed_version',
-        'hv.source',
-        'hv.advisory',
-        'hv.first_detected_at',
-        'hv.resolved_at',
-        'v.severity',
-        'v.cvss_score',
-        'v.epss_probability',
-        'v.cisa_known_exploit',
-        'v.kev_date_added',
-      ])
-      .where('hv.host_id', '=', hostId);
-    if (!includeResolved) q = q.where('hv.resolved_at', 'is', null);
-    const rows = await q.orderBy('hv.cve').orderBy('hv.package').execute();
-    return rows.map((r) => ({
+    const resolved = includeResolved
+      ? sql`union all
+        select hv.id, hv.host_id, hv.software_id, hv.cve, hv.package, hv.installed_version,
+          hv.fixed_version, hv.source, hv.advisory, hv.first_detected_at, hv.resolved_at,
+          v.severity, v.cvss_score, v.epss_probability, v.cisa_known_exploit, v.kev_date_added
+        from host_vulnerabilities hv left join vulnerabilities v on v.cve = hv.cve
+        where hv.host_id = ${hostId} and hv.resolved_at is not null`
+      : sql``;
+    const rows = await sql<
+      HostVulnRow & {
+        severity: string | null;
+        cvss_score: number | null;
+        epss_probability: number | null;
+        cisa_known_exploit: number | null;
+        kev_date_added: string | null;
+      }
+    >`
+      select 0 as id, hv.host_id, hv.software_id, hv.cve, hv.package, hv.installed_version,
+        hv.fixed_version, hv.source, hv.advisory, hv.first_detected_at, null as resolved_at,
+        v.severity, v.cvss_score, v.epss_probability, v.cisa_known_exploit, v.kev_date_added
+      from open_host_vulnerabilities hv left join vulnerabilities v on v.cve = hv.cve
+      where hv.host_id = ${hostId}
+      ${resolved}
+      order by 4, 5`.execute(this.db);
+    return rows.rows.map((r) => ({
       ...r,
+      resolved_at: r.resolved_at === null ? null : Number(r.resolved_at),
+      first_detected_at: Number(r.first_detected_at),
       severity: r.severity ?? 'unknown',
       cvss_score: r.cvss_score ?? null,
       epss_probability: r.epss_probability ?? null,
-      cisa_known_exploit: r.cisa_known_exploit ?? 0,
+      cisa_known_exploit: Number(r.cisa_known_exploit ?? 0),
       kev_date_added: r.kev_date_added ?? null,
     }));
   }

@@ -1,5 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CveMeta, Datastore, FindingInput, ScanHostRow, ScanSoftwareRow } from '@flotilla/db';
+import type {
+  CveMeta,
+  Datastore,
+  FindingInput,
+  ScanHostRow,
+  ScanSoftwareRow,
+  SharedFindingInput,
+} from '@flotilla/db';
 import {
   createScanner,
   type HostInventory,
@@ -44,6 +51,9 @@ export interface ScanReport {
   finished_at: number;
   hosts: number;
   findings: number;
+  /** Findings written once per (release, software version, CVE). */
+  shared: number;
+  /** Host-specific findings inserted (running kernel). */
   inserted: number;
   resolved: number;
   reopened: number;
@@ -124,6 +134,7 @@ export class VulnScanJob {
       finished_at: 0,
       hosts: 0,
       findings: 0,
+      shared: 0,
       inserted: 0,
       resolved: 0,
       reopened: 0,
@@ -148,29 +159,74 @@ export class VulnScanJob {
       }
       const chunk = this.opts.chunkHosts ?? 10;
       const written = new Set<string>();
+      const sharedSeen = new Set<string>();
       for (;;) {
         if (this.stopped) break;
         const hosts = await this.ds.vulnerabilities.hostsToScan(version, chunk);
         if (hosts.length === 0) break;
         const software = await this.ds.vulnerabilities.software(hosts.map((h) => h.id));
         const { perHost, cves } = await this.scanChunk(this.scanner, hosts, software);
-        // SQLite calls are synchronous: keep each transaction small (a few thousand findings)
-        // and give the event loop a turn between them, so check-ins never wait long.
-        // CVE metadata is written once per scan; later groups skip what was written.
-        const cveByName = new Map(cves.filter((c) => !written.has(c.cve)).map((c) => [c.cve, c]));
-        for (const group of groupByFindings(perHost, this.opts.findingsPerWrite ?? 500)) {
-          const groupCves = new Map<string, CveMeta>();
-          for (const h of group)
-            for (const f of h.findings) {
-              const c = cveByName.get(f.cve);
-              if (c && !written.has(f.cve)) {
-                groupCves.set(f.cve, c);
-                written.add(f.cve);
-              }
+        // Findings of the running kernel are shared too, through a "kernel" software row.
+        const kernels = hosts
+          .filter((h) => h.kernel_version !== '')
+          .map((h) => ({ hostId: h.id, kernel: h.kernel_version }));
+        const kernelIds = await this.ds.software.linkKernels(kernels, this.clock());
+        const kernelOf = new Map(hosts.map((h) => [h.id, h.kernel_version]));
+        for (const h of perHost) {
+          const kernel = kernelOf.get(h.id) ?? '';
+          const id = kernelIds.get(kernel);
+          if (id === undefined) continue;
+          for (const f of h.findings)
+            if (f.software_id === null && f.package === `linux-image-${kernel}`) f.software_id = id;
+        }
+        const cveByName = new Map(cves.map((c) => [c.cve, c]));
+        const metaFor = (fs: Iterable<FindingInput>): CveMeta[] => {
+          const out: CveMeta[] = [];
+          for (const f of fs) {
+            const c = cveByName.get(f.cve);
+            if (c && !written.has(f.cve)) {
+              written.add(f.cve);
+              out.push(c);
             }
+          }
+          return out;
+        };
+        // Findings for a software version hold for every host of the release that has it: each
+        // is written once per scan. Only host-specific ones (the running kernel's) are per host.
+        const shared: SharedFindingInput[] = [];
+        const own: Array<{
+          id: number;
+          checksum: string;
+          releaseKey: string;
+          findings: FindingInput[];
+        }> = [];
+        for (const h of perHost) {
+          const mine: FindingInput[] = [];
+          for (const f of h.findings) {
+            if (f.software_id === null) {
+              mine.push(f);
+              continue;
+            }
+            const k = `${h.releaseKey}\u0000${f.software_id}\u0000${f.cve}`;
+            if (sharedSeen.has(k)) continue;
+            sharedSeen.add(k);
+            shared.push({ ...f, software_id: f.software_id, release_key: h.releaseKey });
+          }
+          own.push({ id: h.id, checksum: h.checksum, releaseKey: h.releaseKey, findings: mine });
+        }
+        // SQLite calls are synchronous: keep each transaction small and give the event loop a
+        // turn between them, so check-ins never wait long.
+        const size = this.opts.findingsPerWrite ?? 500;
+        for (let i = 0; i < shared.length; i += size) {
+          const part = shared.slice(i, i + size);
+          await this.ds.vulnerabilities.applyScan([], part, metaFor(part), version, this.clock());
+          await pause();
+        }
+        for (const group of groupByFindings(own, size)) {
           const r = await this.ds.vulnerabilities.applyScan(
             group,
-            [...groupCves.values()],
+            [],
+            metaFor(group.flatMap((h) => h.findings)),
             version,
             this.clock(),
           );
@@ -179,9 +235,12 @@ export class VulnScanJob {
           report.reopened += r.reopened;
           await pause();
         }
+        report.shared += shared.length;
         report.hosts += hosts.length;
         report.findings += perHost.reduce((n, h) => n + h.findings.length, 0);
       }
+      if (!this.stopped)
+        report.resolved += await this.ds.vulnerabilities.sweep(version, this.clock());
     } catch (err) {
       report.error = err instanceof Error ? err.message : String(err);
       this.log.error({ err }, 'vulnerability scan failed');
@@ -200,7 +259,7 @@ export class VulnScanJob {
     hosts: readonly ScanHostRow[],
     software: readonly ScanSoftwareRow[],
   ): Promise<{
-    perHost: Array<{ id: number; checksum: string; findings: FindingInput[] }>;
+    perHost: Array<{ id: number; checksum: string; releaseKey: string; findings: FindingInput[] }>;
     cves: CveMeta[];
   }> {
     const byHost = new Map<number, ScanSoftwareRow[]>();
@@ -210,7 +269,12 @@ export class VulnScanJob {
       list.push(s);
     }
     const cves = new Map<string, CveMeta>();
-    const perHost: Array<{ id: number; checksum: string; findings: FindingInput[] }> = [];
+    const perHost: Array<{
+      id: number;
+      checksum: string;
+      releaseKey: string;
+      findings: FindingInput[];
+    }> = [];
     let slice = performance.now();
     for (const h of hosts) {
       // A fresh scanner evaluates every distinct package once: give check-ins a turn often.
@@ -264,7 +328,13 @@ export class VulnScanJob {
           }
         }
       }
-      perHost.push({ id: h.id, checksum: h.checksum, findings });
+      const os = host.os;
+      perHost.push({
+        id: h.id,
+        checksum: h.checksum,
+        releaseKey: `${os.family}:${os.version}:${os.codename ?? ''}`,
+        findings,
+      });
     }
     return { perHost, cves: [...cves.values()] };
   }

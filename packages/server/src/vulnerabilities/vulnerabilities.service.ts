@@ -201,7 +201,7 @@ export class VulnerabilityService {
             finished_at: iso(last.finished_at),
             hosts: last.hosts,
             findings: last.findings,
-            new_findings: last.inserted,
+            new_findings: last.shared + last.inserted,
             resolved_findings: last.resolved,
             reopened_findings: last.reopened,
             error: last.error ?? null,

@@ -16,6 +16,9 @@ import {
 import type { Logger } from 'pino';
 import { downloadFeeds, type DownloadResult, type FeedStore } from './feed-store.js';
 
+/** Bumped when the way findings are stored changes, so every host is scanned again. */
+const STORAGE = 'shared1';
+
 /** osquery table (software source) → the package type the engine matches on. */
 const PACKAGE_TYPES: Record<string, string> = {
   deb_packages: 'deb',
@@ -151,8 +154,10 @@ export class VulnScanJob {
           this.log.warn({ file: e.file, detail: e.message }, 'feed download refused');
       }
       if (await this.feeds.reload()) this.logFeedErrors();
-      const version = this.feeds.status.version;
-      report.feeds_version = version;
+      // The storage layout is part of the key: hosts scanned before findings were shared
+      // (migration 0008) are rescanned once.
+      const version = `${STORAGE}:${this.feeds.status.version}`;
+      report.feeds_version = this.feeds.status.version;
       if (!this.scanner || this.scannerVersion !== version) {
         this.scanner = createScanner(this.feeds.database);
         this.scannerVersion = version;

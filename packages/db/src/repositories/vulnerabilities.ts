@@ -110,13 +110,16 @@ const key = (hostId: number, cve: string, pkg: string): string =>
 export class VulnerabilityRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-  /** Hosts whose software list (or the feeds, via `feedKey`) changed since their last scan. */
-  async hostsToScan(feedKey: string, limit: number): Promise<ScanHostRow[]> {
+  /**
+   * Hosts whose software list (or the feeds, via `feedKey`) changed since their last scan, in
+   * id order after `afterId` (a cursor, so a scan never re-reads the hosts it has done).
+   */
+  async hostsToScan(feedKey: string, limit: number, afterId = 0): Promise<ScanHostRow[]> {
     const rows = await sql<ScanHostRow>`
       select h.id, h.platform, h.os_version, h.code_name, h.kernel_version, st.checksum
       from host_software_state st join hosts h on h.id = st.host_id
-      where st.scanned_checksum <> st.checksum || ${`:${feedKey}`}
-      order by h.id limit ${limit}`.execute(this.db);
+      where st.host_id > ${afterId} and st.scanned_checksum <> st.checksum || ${`:${feedKey}`}
+      order by st.host_id limit ${limit}`.execute(this.db);
     return rows.rows;
   }
 

@@ -163,12 +163,14 @@ export class VulnScanJob {
         this.scannerVersion = version;
       }
       const chunk = this.opts.chunkHosts ?? 10;
+      let cursor = 0;
       const written = new Set<string>();
       const sharedSeen = new Set<string>();
       for (;;) {
         if (this.stopped) break;
-        const hosts = await this.ds.vulnerabilities.hostsToScan(version, chunk);
+        const hosts = await this.ds.vulnerabilities.hostsToScan(version, chunk, cursor);
         if (hosts.length === 0) break;
+        cursor = hosts[hosts.length - 1]?.id ?? cursor;
         const software = await this.ds.vulnerabilities.software(hosts.map((h) => h.id));
         const { perHost, cves } = await this.scanChunk(this.scanner, hosts, software);
         // Findings of the running kernel are shared too, through a "kernel" software row.

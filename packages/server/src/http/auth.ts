@@ -8,7 +8,7 @@ import {
   type Actor,
   type AuthzObject,
 } from '@flotilla/core';
-import type { Datastore } from '@flotilla/db';
+import type { Datastore, UserWithTeams } from '@flotilla/db';
 import { tokenHash } from '../crypto/secrets.js';
 
 declare module 'fastify' {
@@ -28,6 +28,20 @@ declare module 'fastify' {
 }
 
 const ACCESS_TOUCH_MS = 60_000;
+
+/** The acting identity of a stored user (roles it does not know are ignored). */
+export function actorOf(user: UserWithTeams): Actor {
+  return {
+    id: user.id,
+    name: user.name,
+    email: user.email,
+    globalRole: isRole(user.global_role) ? user.global_role : null,
+    teams: user.teams
+      .filter((t) => isRole(t.role))
+      .map((t) => ({ teamId: t.team_id, role: t.role as NonNullable<Actor['globalRole']> })),
+    apiOnly: user.api_only === 1,
+  };
+}
 
 /**
  * Bearer-token authentication for the REST API, the per-route permission check, and the
@@ -82,16 +96,7 @@ export function installAuth(
     }
     if (now - session.accessed_at > ACCESS_TOUCH_MS) await ds.sessions.touch(hash, now);
     req.sessionTokenHash = hash;
-    req.actor = {
-      id: user.id,
-      name: user.name,
-      email: user.email,
-      globalRole: isRole(user.global_role) ? user.global_role : null,
-      teams: user.teams
-        .filter((t) => isRole(t.role))
-        .map((t) => ({ teamId: t.team_id, role: t.role as Actor['globalRole'] & string })),
-      apiOnly: user.api_only === 1,
-    };
+    req.actor = actorOf(user);
   });
 
   // The backstop: a successful response from a protected route must have checked permission.

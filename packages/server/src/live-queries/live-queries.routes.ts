@@ -1,10 +1,11 @@
 import Type from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import { isFlotillaError, isRole, type Actor } from '@flotilla/core';
+import { isFlotillaError, type Actor } from '@flotilla/core';
 import { IdParams } from '@flotilla/api';
 import type { AppContext } from '../context.js';
 import { tokenHash } from '../crypto/secrets.js';
+import { actorOf } from '../http/auth.js';
 import { iso } from '../http/format.js';
 import type { CampaignService } from './campaign.service.js';
 import { DEFAULT_SYNC_SECONDS } from './campaign.service.js';
@@ -259,14 +260,5 @@ async function actorForToken(ctx: AppContext, token: string): Promise<Actor | un
   if (!session || !user || !user.enabled) return undefined;
   if (!user.api_only && session.accessed_at + ctx.config.sessionTtlS * 1000 < ctx.clock())
     return undefined;
-  return {
-    id: user.id,
-    name: user.name,
-    email: user.email,
-    globalRole: isRole(user.global_role) ? user.global_role : null,
-    teams: user.teams
-      .filter((t) => isRole(t.role))
-      .map((t) => ({ teamId: t.team_id, role: t.role as NonNullable<Actor['globalRole']> })),
-    apiOnly: user.api_only === 1,
-  };
+  return actorOf(user);
 }

@@ -4,6 +4,7 @@ import { CHANNELS, type Bus } from '../bus/bus.js';
 import type { QuerySource } from '../osquery/checkin.service.js';
 import { jitterMs, type HostRuntime } from '../osquery/host-cache.js';
 import type { WriteBatcher } from '../osquery/write-batcher.js';
+import { BatchQueue } from '../util/batch-queue.js';
 import { platformFamily } from '../osquery/platforms.js';
 
 export const LABEL_PREFIX = 'fleet_label_query_';
@@ -36,9 +37,10 @@ export class LabelQuerySource implements QuerySource {
   private labels: DynamicLabel[] = [];
   private newest = 0;
   private readonly results = new Map<number, { add: number[]; remove: number[] }>();
-  private membershipQueue: Array<{ hostId: number; add: number[]; remove: number[] }> = [];
-  private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly membership = new BatchQueue<{ hostId: number; add: number[]; remove: number[] }>(
+    (batch) => this.writeMembership(batch),
+    200,
+  );
 
   constructor(
     private readonly ds: Datastore,
@@ -112,31 +114,22 @@ export class LabelQuerySource implements QuerySource {
     host.labelUpdatedAt = now;
     host.labelAskedAt = 0; // answered: a label created from now on is asked at the next check-in
     this.writes.update(host.id, { label_updated_at: now });
-    this.membershipQueue.push({ hostId: host.id, ...r });
-    if (this.membershipQueue.length >= 1000) void this.flush();
-    else if (!this.timer) {
-      this.timer = setTimeout(() => void this.flush(), 200);
-      this.timer.unref();
-    }
+    this.membership.push({ hostId: host.id, ...r });
   }
 
   flush(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
+    return this.membership.flush();
+  }
+
+  private async writeMembership(
+    batch: Array<{ hostId: number; add: number[]; remove: number[] }>,
+  ): Promise<void> {
+    try {
+      // The host row must exist before membership references it.
+      await this.writes.flush();
+      await this.ds.labels.applyMembership(batch, Date.now());
+    } catch (err) {
+      this.log.error({ err, hosts: batch.length }, 'writing label membership failed');
     }
-    if (!this.membershipQueue.length) return this.flushing;
-    const batch = this.membershipQueue;
-    this.membershipQueue = [];
-    this.flushing = this.flushing.then(async () => {
-      try {
-        // The host row must exist before membership references it.
-        await this.writes.flush();
-        await this.ds.labels.applyMembership(batch, Date.now());
-      } catch (err) {
-        this.log.error({ err, hosts: batch.length }, 'writing label membership failed');
-      }
-    });
-    return this.flushing;
   }
 }

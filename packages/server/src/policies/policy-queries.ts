@@ -8,6 +8,7 @@ import type {
 import type { Logger } from 'pino';
 import { CHANNELS, type Bus } from '../bus/bus.js';
 import type { QuerySource } from '../osquery/checkin.service.js';
+import { BatchQueue } from '../util/batch-queue.js';
 import { jitterMs, type HostRuntime } from '../osquery/host-cache.js';
 import type { WriteBatcher } from '../osquery/write-batcher.js';
 import { labelApplies } from '../labels/label-queries.js';
@@ -52,10 +53,11 @@ export class PolicyQuerySource implements QuerySource {
   /** Hosts that joined or left a scoping label since they were last asked: ask them again. */
   private readonly recheck = new Set<number>();
   private readonly pendingResults = new Map<number, Map<number, PolicyResult>>();
-  private queue: HostPolicyResults[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly queue = new BatchQueue<HostPolicyResults>(
+    (batch) => this.writeResults(batch),
+    200,
+  );
   private reconcileTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
   private readonly listeners: TransitionListener[] = [];
   private stopped = false;
   private reloading: Promise<void> = Promise.resolve();
@@ -224,39 +226,28 @@ export class PolicyQuerySource implements QuerySource {
     host.policyUpdatedAt = now;
     this.writes.update(host.id, { policy_updated_at: now });
     this.queue.push({ hostId: host.id, hostTeamId: host.teamId, at: now, results });
-    if (this.queue.length >= 1000) void this.flush();
-    else if (!this.timer) {
-      this.timer = setTimeout(() => void this.flush(), 200);
-      this.timer.unref();
-    }
   }
 
   /** Writes queued results (also what read APIs call so users see what agents sent). */
   flush(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    if (!this.queue.length) return this.flushing;
-    const batch = this.queue;
-    this.queue = [];
-    this.flushing = this.flushing.then(async () => {
-      // The host row must exist before results reference it.
-      await this.writes.flush().catch(() => undefined);
-      // Small transactions with a yield between them: SQLite writes block the event loop, and
-      // check-ins must not wait behind a thousand hosts' first results.
-      for (let i = 0; i < batch.length; i += WRITE_CHUNK) {
-        const chunk = batch.slice(i, i + WRITE_CHUNK);
-        try {
-          const transitions = await this.ds.policies.applyResults(chunk, this.facts);
-          if (transitions.length) for (const l of this.listeners) l(transitions);
-        } catch (err) {
-          // Lost results are asked again at the next interval.
-          this.log.error({ err, hosts: chunk.length }, 'writing policy results failed');
-        }
-        if (i + WRITE_CHUNK < batch.length) await new Promise((r) => setImmediate(r));
+    return this.queue.flush();
+  }
+
+  private async writeResults(batch: HostPolicyResults[]): Promise<void> {
+    // The host row must exist before results reference it.
+    await this.writes.flush().catch(() => undefined);
+    // Small transactions with a yield between them: SQLite writes block the event loop, and
+    // check-ins must not wait behind a thousand hosts' first results.
+    for (let i = 0; i < batch.length; i += WRITE_CHUNK) {
+      const chunk = batch.slice(i, i + WRITE_CHUNK);
+      try {
+        const transitions = await this.ds.policies.applyResults(chunk, this.facts);
+        if (transitions.length) for (const l of this.listeners) l(transitions);
+      } catch (err) {
+        // Lost results are asked again at the next interval.
+        this.log.error({ err, hosts: chunk.length }, 'writing policy results failed');
       }
-    });
-    return this.flushing;
+      if (i + WRITE_CHUNK < batch.length) await new Promise((r) => setImmediate(r));
+    }
   }
 }

@@ -1,6 +1,7 @@
 import type { Datastore, ScheduleStatInput } from '@flotilla/db';
 import type { Logger } from 'pino';
 import type { QuerySource } from '../osquery/checkin.service.js';
+import { BatchQueue } from '../util/batch-queue.js';
 import { jitterMs, type HostRuntime } from '../osquery/host-cache.js';
 import type { ScheduleService } from './schedule.js';
 
@@ -21,9 +22,13 @@ const int = (v: string | undefined) => {
 export class ScheduleStatsSource implements QuerySource {
   readonly prefix = STATS_QUERY_NAME;
   private readonly askedAt = new Map<number, number>();
-  private queue: ScheduleStatInput[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly queue = new BatchQueue<ScheduleStatInput>(
+    (batch) =>
+      this.ds.queryReports
+        .upsertStats(batch, Date.now())
+        .catch((err: unknown) => this.log.error({ err }, 'writing schedule stats failed')),
+    500,
+  );
 
   constructor(
     private readonly ds: Datastore,
@@ -74,10 +79,6 @@ export class ScheduleStatsSource implements QuerySource {
         denylisted: r['denylisted'] === '1',
       });
     }
-    if (!this.timer) {
-      this.timer = setTimeout(() => void this.flush(), 500);
-      this.timer.unref();
-    }
   }
 
   /** Status log lines naming a scheduled query (osquery reports query failures this way). */
@@ -96,18 +97,6 @@ export class ScheduleStatsSource implements QuerySource {
   }
 
   flush(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    if (!this.queue.length) return this.flushing;
-    const batch = this.queue;
-    this.queue = [];
-    this.flushing = this.flushing.then(() =>
-      this.ds.queryReports
-        .upsertStats(batch, Date.now())
-        .catch((err: unknown) => this.log.error({ err }, 'writing schedule stats failed')),
-    );
-    return this.flushing;
+    return this.queue.flush();
   }
 }

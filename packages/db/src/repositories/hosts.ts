@@ -351,31 +351,26 @@ export class HostRepository {
     }
     if (f.softwareVersionId !== undefined) {
       const id = f.softwareVersionId;
+      // Probes the (host_id, software_id) key per host: there is no index by software.
       parts.push(
-        eb('id', 'in', (sub) =>
-          sub.selectFrom('host_software').select('host_id').where('software_id', '=', id),
-        ),
+        sql<SqlBool>`exists (select 1 from host_software hs where hs.host_id = hosts.id and hs.software_id = ${id})`,
       );
     }
     if (f.softwareTitleId !== undefined) {
       const id = f.softwareTitleId;
       parts.push(
-        eb('id', 'in', (sub) =>
-          sub
-            .selectFrom('host_software as hs')
-            .innerJoin('software as s', 's.id', 'hs.software_id')
-            .select('hs.host_id')
-            .where('s.title_id', '=', id),
-        ),
+        sql<SqlBool>`exists (select 1 from software s join host_software hs on hs.host_id = hosts.id and hs.software_id = s.id where s.title_id = ${id})`,
       );
     }
     if (f.cve !== undefined) {
       const cve = f.cve;
-      parts.push(
-        eb('id', 'in', (sub) =>
-          sub.selectFrom('open_host_vulnerabilities').select('host_id').where('cve', '=', cve),
-        ),
-      );
+      // The CVE's few software versions, probed per host (no index by software).
+      parts.push(sql<SqlBool>`(exists (select 1 from software_cves sc
+          join host_software_state st on st.host_id = hosts.id and st.release_key = sc.release_key
+          join host_software hs on hs.host_id = hosts.id and hs.software_id = sc.software_id
+          where sc.cve = ${cve})
+        or exists (select 1 from host_vulnerabilities hv where hv.host_id = hosts.id
+          and hv.cve = ${cve} and hv.resolved_at is null and hv.software_id is null))`);
     }
     if (f.hostIds) parts.push(f.hostIds.length ? eb('id', 'in', f.hostIds) : sql<SqlBool>`1 = 0`);
     if (f.query) {

@@ -538,11 +538,14 @@ export class SoftwareRepository {
     const out = new Map<number, Array<{ cve: string; fixed_version: string | null }>>();
     for (const part of chunks(softwareIds)) {
       const rows = await sql<{ software_id: number; cve: string; fixed_version: string | null }>`
-        select distinct hv.software_id, hv.cve, hv.fixed_version
-        from open_host_vulnerabilities hv join hosts h on h.id = hv.host_id
-        where hv.software_id in (${sql.join(part)})
-          and ${teamCondition(scope)}
-        order by hv.cve`.execute(this.db);
+        select distinct sc.software_id, sc.cve, sc.fixed_version
+        from software_cves sc
+        where sc.software_id in (${sql.join(part)})
+          and exists (select 1 from host_software_state st
+            join host_software hs on hs.host_id = st.host_id and hs.software_id = sc.software_id
+            join hosts h on h.id = st.host_id
+            where st.release_key = sc.release_key and ${teamCondition(scope)})
+        order by sc.cve`.execute(this.db);
       for (const r of rows.rows) {
         let list = out.get(r.software_id);
         if (!list) out.set(r.software_id, (list = []));
@@ -558,13 +561,14 @@ export class SoftwareRepository {
     scope: TeamScope,
     by: { softwareId?: number; titleId?: number },
   ): Promise<number[]> {
+    // Probes each visible host's (host_id, software_id) key: there is no index by software.
     const cond =
       by.softwareId !== undefined
-        ? sql`hs.software_id = ${by.softwareId}`
-        : sql`hs.software_id in (select id from software where title_id = ${by.titleId ?? -1})`;
+        ? sql`exists (select 1 from host_software hs where hs.host_id = h.id and hs.software_id = ${by.softwareId})`
+        : sql`exists (select 1 from software s join host_software hs on hs.host_id = h.id and hs.software_id = s.id where s.title_id = ${by.titleId ?? -1})`;
     const rows = await sql<{ host_id: number }>`
-      select distinct hs.host_id from host_software hs join hosts h on h.id = hs.host_id
-      where ${cond} and ${teamCondition(scope)} order by hs.host_id`.execute(this.db);
+      select h.id as host_id from hosts h
+      where ${cond} and ${teamCondition(scope)} order by h.id`.execute(this.db);
     return rows.rows.map((r) => r.host_id);
   }
 }

@@ -35,7 +35,7 @@ export { parseAlpineSecdb } from './feeds/alpine-secdb.js';
 export type { AlpineSecdb } from './feeds/alpine-secdb.js';
 export { parseOsv, emptyOsvIndex } from './feeds/osv.js';
 export type { OsvIndex } from './feeds/osv.js';
-export { parseNvd, emptyNvdIndex } from './feeds/nvd.js';
+export { parseNvd, emptyNvdIndex, nvdTime } from './feeds/nvd.js';
 export type { NvdIndex } from './feeds/nvd.js';
 export { parseEpss, parseKev } from './feeds/kev-epss.js';
 export type { EpssIndex, KevIndex } from './feeds/kev-epss.js';
@@ -49,8 +49,8 @@ export {
 } from './feeds/load.js';
 export type { FeedKind, LoadedFeeds } from './feeds/load.js';
 
-export { createScanner, emptyDatabase } from './match/scanner.js';
-export type { ScanStats, Scanner, VulnDatabase } from './match/scanner.js';
+export { createScanner, cveDetails, emptyDatabase } from './match/scanner.js';
+export type { CveDetails, ScanStats, Scanner, VulnDatabase } from './match/scanner.js';
 export { cpeFor } from './match/cpe-map.js';
 export type { CpeTarget } from './match/cpe-map.js';
 

@@ -6,9 +6,11 @@ import { describe, expect, it } from 'vitest';
 import {
   addFeedFile,
   createScanner,
+  cveDetails,
   emptyDatabase,
   FeedError,
   loadFeedsDir,
+  nvdTime,
   parseAlpineSecdb,
   parseDebianTracker,
   parseEpss,
@@ -209,6 +211,30 @@ describe('NVD CPE matching, KEV and EPSS enrichment', () => {
       scan({ nvd, kev }, log4j('2.15.0')).find((x) => x.cve === 'CVE-2021-44228'),
     ).toBeUndefined();
     expect(scan({ nvd, kev }, log4j('2.12.1')).map((x) => x.cve)).toContain('CVE-2021-44228');
+  });
+
+  it('keeps the publication date, English description and CISA date of each CVE', () => {
+    expect(cveDetails({ ...emptyDatabase(), nvd }, 'CVE-2021-44228')).toEqual({
+      published: '2021-12-10T10:15:09.143Z',
+      description: expect.stringMatching(/^Apache Log4j2 2\.0-beta9 through 2\.15\.0/),
+    });
+    const sample = parseNvd(readFixture('nvd', 'vuls-data-update-nvdcve-2.0-2021.sample.json'));
+    const first = [...sample.cves.values()][0]!;
+    expect(first.published).toBe('2021-01-01T19:15:11.077Z');
+    // The English text, not the Spanish one listed after it.
+    expect(first.description).toBe(
+      'Seo Panel 4.8.0 allows reflected XSS via the seo/seopanel/login.php?sec=forgot email parameter.',
+    );
+    expect(cveDetails({ ...emptyDatabase(), nvd }, 'CVE-1999-0001')).toBeUndefined();
+    // Without a KEV file, NVD's copy of the CISA date still marks the CVE as known exploited.
+    expect(scan({ nvd }, log4j('2.14.1')).find((x) => x.cve === 'CVE-2021-44228')).toMatchObject({
+      known_exploited: true,
+      kev_date_added: '2021-12-10',
+    });
+    expect(nvdTime('2023-10-12T19:15:11.747')).toBe('2023-10-12T19:15:11.747Z');
+    expect(nvdTime('2023-10-12T19:15:11+02:00')).toBe('2023-10-12T17:15:11.000Z');
+    expect(nvdTime('yesterday')).toBeNull();
+    expect(nvdTime(42)).toBeNull();
   });
 
   it('never maps OS packages or unknown apps to a CPE', () => {

@@ -31,6 +31,12 @@ export interface NvdCve {
   id: string;
   cvss3: number | null;
   severity: string | null;
+  /** When NVD published the CVE, ISO 8601 in UTC (NVD writes its times without a zone). */
+  published: string | null;
+  /** The English description. */
+  description: string | null;
+  /** Date CISA added it to the KEV catalog, as NVD mirrors it (`cisaExploitAdd`). */
+  cisaExploitAdd: string | null;
   configurations: NvdConfiguration[];
 }
 
@@ -86,6 +92,22 @@ function metricScore(metrics: unknown): { score: number | null; severity: string
   return { score: null, severity: null };
 }
 
+/** NVD's `2021-12-10T10:15:09.143` (UTC, no zone) as `2021-12-10T10:15:09.143Z`; junk is null. */
+export function nvdTime(v: unknown): string | null {
+  const s = str(v);
+  if (!s || !/^\d{4}-\d{2}-\d{2}/.test(s)) return null;
+  const zoned = /(Z|[+-]\d{2}:?\d{2})$/.test(s) || !s.includes('T') ? s : `${s}Z`;
+  const t = Date.parse(zoned);
+  return Number.isNaN(t) ? null : new Date(t).toISOString();
+}
+
+function englishDescription(v: unknown): string | null {
+  if (!Array.isArray(v)) return null;
+  const en = v.find((d) => isRecord(d) && d.lang === 'en') ?? v[0];
+  const text = isRecord(en) ? str(en.value) : undefined;
+  return text?.trim() ? text.trim() : null;
+}
+
 function parseCve(cve: Record<string, unknown>, file: string): NvdCve {
   const id = str(cve.id);
   if (!id) throw new FeedError(FEED, 'unknown_format', 'CVE record without id', file);
@@ -133,7 +155,16 @@ function parseCve(cve: Record<string, unknown>, file: string): NvdCve {
     });
   }
   const { score, severity } = metricScore(cve.metrics);
-  return { id, cvss3: score, severity, configurations };
+  const kev = str(cve.cisaExploitAdd);
+  return {
+    id,
+    cvss3: score,
+    severity,
+    published: nvdTime(cve.published),
+    description: englishDescription(cve.descriptions),
+    cisaExploitAdd: kev && /^\d{4}-\d{2}-\d{2}$/.test(kev) ? kev : null,
+    configurations,
+  };
 }
 
 export function emptyNvdIndex(): NvdIndex {

@@ -27,6 +27,18 @@ export function emptyDatabase(): VulnDatabase {
   return { oval: [], debianTracker: [], alpine: [], osv: null, nvd: null, kev: null, epss: null };
 }
 
+/** What NVD says about a CVE beyond matching: publication date and description. */
+export interface CveDetails {
+  published: string | null;
+  description: string | null;
+}
+
+/** A CVE's NVD publication date and English description, when the NVD feed has the CVE. */
+export function cveDetails(db: VulnDatabase, cve: string): CveDetails | undefined {
+  const c = db.nvd?.cves.get(cve);
+  return c ? { published: c.published, description: c.description } : undefined;
+}
+
 export interface ScanStats {
   hosts: number;
   /** Distinct (release, package, version) evaluations, summed over feeds. */
@@ -127,7 +139,8 @@ export function createScanner(db: VulnDatabase): Scanner {
   const enrich = (r: RawFinding): Finding => {
     const nvd = db.nvd?.cves.get(r.cve);
     const cvss3 = r.cvss3_score ?? nvd?.cvss3 ?? null;
-    const kevDate = db.kev?.added.get(r.cve) ?? null;
+    // The KEV catalog is authoritative; NVD mirrors its date for when no KEV file is loaded.
+    const kevDate = db.kev?.added.get(r.cve) ?? nvd?.cisaExploitAdd ?? null;
     return Object.freeze({
       ...r,
       severity: r.severity === 'unknown' ? severityFromCvss(cvss3) : r.severity,

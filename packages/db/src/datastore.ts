@@ -63,7 +63,7 @@ export class Datastore {
     this.campaigns = new CampaignRepository(db);
     this.queryReports = new QueryReportRepository(db);
     this.policies = new PolicyRepository(db);
-    this.software = new SoftwareRepository(db);
+    this.software = new SoftwareRepository(db, dialect);
     this.vulnerabilities = new VulnerabilityRepository(db);
   }
 

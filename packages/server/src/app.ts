@@ -1,3 +1,9 @@
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
@@ -12,6 +18,7 @@ import { installErrorHandler } from './http/errors.js';
 import { installAuth } from './http/auth.js';
 import { CheckinService } from './osquery/checkin.service.js';
 import { registerOsqueryRoutes } from './osquery/osquery.routes.js';
+import { osqueryFastPath } from './osquery/fast-path.js';
 import { ActivityService } from './activities/activity.service.js';
 import { registerActivityRoutes } from './activities/activities.routes.js';
 import { UserService } from './users/users.service.js';
@@ -98,6 +105,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   const bus = opts.bus ?? new LocalBus();
   const secrets = new SecretBox(opts.serverKey);
 
+  type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+  let fastifyHandler: Handler | undefined;
+  let fastPath: Handler | undefined;
   const app = Fastify({
     loggerInstance: log,
     // Never a log line per agent check-in: requests are logged only when they fail.
@@ -116,15 +126,28 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
         allErrors: true,
       },
     },
-    ...(opts.tls
-      ? { https: { key: opts.tls.key, cert: opts.tls.cert, sessionTimeout: 7200 } }
-      : {}),
+    // Our own server so the hot osquery check-ins can be answered before Fastify (fast-path.ts).
+    serverFactory: (handler: Handler) => {
+      const dispatch: Handler = (req, res) => (fastPath ?? handler)(req, res);
+      fastifyHandler = handler;
+      const server = opts.tls
+        ? createHttpsServer(
+            { key: opts.tls.key, cert: opts.tls.cert, sessionTimeout: 7200 },
+            dispatch,
+          )
+        : createHttpServer(dispatch);
+      server.keepAliveTimeout = 185_000;
+      server.requestTimeout = 120_000;
+      server.setTimeout(0);
+      return server;
+    },
   }) as unknown as FastifyInstance;
 
   const activities = new ActivityService(ds, clock);
   const pipeline = new LogPipeline(config.dataDir, buildDestinations(config), log);
   const logIngest = new LogIngest(pipeline, log, clock);
   const checkin = new CheckinService(ds, config, bus, secrets, log, clock, logIngest);
+  if (fastifyHandler) fastPath = osqueryFastPath(checkin, log, fastifyHandler);
   const schedule = new ScheduleService(ds, bus, log);
   checkin.configContributors.push(schedule.contribute);
   const reports = new QueryReportWriter(

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
+import type { DialectName } from '../dialect.js';
 import type { Database } from '../schema.js';
 
 /** One installed software item as a host reports it (already trimmed to sane lengths). */
@@ -61,23 +62,53 @@ function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
 const field = (v: string | undefined): string => v ?? '';
 
 /** Identity of a software version: every field that tells two versions apart. */
+export function softwareKey(s: SoftwareInput): string {
+  return [
+    s.name,
+    s.version,
+    s.source,
+    field(s.release),
+    field(s.arch),
+    field(s.vendor),
+    field(s.bundle_identifier),
+    field(s.extension_id),
+    field(s.browser),
+    field(s.package_source),
+  ].join('\u0000');
+}
+
+/** The stored form of that identity (the `software.checksum` column). */
 export function softwareChecksum(s: SoftwareInput): string {
-  return createHash('sha1')
-    .update(
-      [
-        s.name,
-        s.version,
-        s.source,
-        field(s.release),
-        field(s.arch),
-        field(s.vendor),
-        field(s.bundle_identifier),
-        field(s.extension_id),
-        field(s.browser),
-        field(s.package_source),
-      ].join('\u0000'),
-    )
-    .digest('hex');
+  return createHash('sha1').update(softwareKey(s)).digest('hex');
+}
+
+/**
+ * `insert … values (…), (…)` for `rows` rows, with the dialect's placeholders. Compiled once
+ * per shape: the hot inventory writes skip the query builder (its compile showed in profiles).
+ */
+const insertTexts = new Map<string, string>();
+function insertText(
+  dialect: DialectName,
+  head: string,
+  columns: number,
+  rows: number,
+  tail = '',
+): string {
+  const key = `${dialect}|${head}|${columns}|${rows}|${tail}`;
+  let text = insertTexts.get(key);
+  if (text === undefined) {
+    const groups: string[] = [];
+    let n = 0;
+    for (let r = 0; r < rows; r++) {
+      const ps: string[] = [];
+      for (let c = 0; c < columns; c++) ps.push(dialect === 'postgres' ? `$${++n}` : '?');
+      groups.push(`(${ps.join(', ')})`);
+    }
+    text = `${head} values ${groups.join(', ')}${tail ? ` ${tail}` : ''}`;
+    if (insertTexts.size > 200) insertTexts.clear();
+    insertTexts.set(key, text);
+  }
+  return text;
 }
 
 /** Titles group versions: by bundle id for apps, otherwise by (name, source, browser). */
@@ -121,7 +152,23 @@ export const onResolvedConflict = sql`on conflict (host_id, cve, package) do upd
  * Software inventory: distinct versions stored once, host links diffed and written in bulk.
  */
 export class SoftwareRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  /**
+   * Software versions never change or go away once created, so their ids are kept in memory
+   * (by identity): a host's ~1,000 packages resolve without hashing or a query. Entries are
+   * added only after the transaction that saw them committed.
+   */
+  private readonly known = new Map<string, number>();
+  private static readonly KNOWN_MAX = 500_000;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: DialectName = 'sqlite',
+  ) {}
+
+  private remember(learned: ReadonlyMap<string, number>): void {
+    if (this.known.size + learned.size > SoftwareRepository.KNOWN_MAX) this.known.clear();
+    for (const [k, id] of learned) this.known.set(k, id);
+  }
 
   /** Every host's last reported checksum and time (loaded once at start). */
   async states(): Promise<Array<{ host_id: number; checksum: string; seen_at: number }>> {
@@ -142,14 +189,48 @@ export class SoftwareRepository {
     }
   }
 
-  /** Ids of the software versions (created when new), by checksum. */
+  /**
+   * Ids of the software versions (created when new), by `softwareKey`. Ids not yet in memory
+   * are put in `learned`, for the caller to remember once its transaction commits.
+   */
   private async ensure(
     trx: Transaction<Database>,
     items: readonly SoftwareInput[],
     nowMs: number,
+    learned: Map<string, number>,
   ): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
     const byChecksum = new Map<string, SoftwareInput>();
-    for (const s of items) byChecksum.set(softwareChecksum(s), s);
+    const keyOfChecksum = new Map<string, string>();
+    for (const s of items) {
+      const key = softwareKey(s);
+      if (out.has(key)) continue;
+      const id = this.known.get(key);
+      if (id !== undefined) {
+        out.set(key, id);
+        continue;
+      }
+      const checksum = createHash('sha1').update(key).digest('hex');
+      if (byChecksum.has(checksum)) continue;
+      byChecksum.set(checksum, s);
+      keyOfChecksum.set(checksum, key);
+    }
+    if (byChecksum.size === 0) return out;
+    const ids = await this.idsByChecksum(trx, byChecksum, nowMs);
+    for (const [checksum, id] of ids) {
+      const key = keyOfChecksum.get(checksum)!;
+      out.set(key, id);
+      learned.set(key, id);
+    }
+    return out;
+  }
+
+  /** Ids of software versions by checksum, creating the missing ones (and their titles). */
+  private async idsByChecksum(
+    trx: Transaction<Database>,
+    byChecksum: ReadonlyMap<string, SoftwareInput>,
+    nowMs: number,
+  ): Promise<Map<string, number>> {
     const ids = new Map<string, number>();
     for (const part of chunks([...byChecksum.keys()])) {
       const rows = await trx
@@ -238,11 +319,13 @@ export class SoftwareRepository {
    */
   async apply(batch: readonly HostSoftwareUpdate[], nowMs: number): Promise<void> {
     if (batch.length === 0) return;
+    const learned = new Map<string, number>();
     await this.db.transaction().execute(async (trx) => {
       const ids = await this.ensure(
         trx,
         batch.flatMap((b) => b.items),
         nowMs,
+        learned,
       );
       const hostIds = batch.map((b) => b.hostId);
       const existing = new Map<number, Map<number, string>>();
@@ -259,19 +342,18 @@ export class SoftwareRepository {
           m.set(r.software_id, r.source);
         }
       }
-      const inserts: Array<{ host_id: number; software_id: number; first_seen_at: number }> = [];
+      // Flat (host_id, software_id, first_seen_at) triples.
+      const inserts: number[] = [];
       const deletes: Array<{ hostId: number; ids: number[] }> = [];
       for (const b of batch) {
         const want = new Set<number>();
         for (const s of b.items) {
-          const id = ids.get(softwareChecksum(s));
+          const id = ids.get(softwareKey(s));
           if (id !== undefined) want.add(id);
         }
         const have = existing.get(b.hostId) ?? new Map<number, string>();
         const sources = new Set(b.sources);
-        for (const id of want)
-          if (!have.has(id))
-            inserts.push({ host_id: b.hostId, software_id: id, first_seen_at: nowMs });
+        for (const id of want) if (!have.has(id)) inserts.push(b.hostId, id, nowMs);
         const gone = [...have]
           .filter(([id, source]) => sources.has(source) && !want.has(id))
           .map(([id]) => id);
@@ -299,27 +381,33 @@ export class SoftwareRepository {
             .execute();
         }
       }
-      for (const part of chunks(inserts, 300)) {
-        await trx
-          .insertInto('host_software')
-          .values(part)
-          .onConflict((oc) => oc.columns(['host_id', 'software_id']).doNothing())
-          .execute();
+      const ROWS = 300;
+      for (let i = 0; i < inserts.length; i += ROWS * 3) {
+        const params = inserts.slice(i, i + ROWS * 3);
+        const text = insertText(
+          this.dialect,
+          'insert into host_software (host_id, software_id, first_seen_at)',
+          3,
+          params.length / 3,
+          'on conflict (host_id, software_id) do nothing',
+        );
+        await trx.executeQuery(CompiledQuery.raw(text, params));
       }
-      for (const b of batch) {
-        await trx
-          .insertInto('host_software_state')
-          .values({ host_id: b.hostId, checksum: b.checksum, seen_at: nowMs, changed_at: nowMs })
-          .onConflict((oc) =>
-            oc.column('host_id').doUpdateSet({
-              checksum: b.checksum,
-              seen_at: nowMs,
-              changed_at: nowMs,
-            }),
-          )
-          .execute();
+      for (let i = 0; i < batch.length; i += ROWS) {
+        const params: Array<number | string> = [];
+        for (const b of batch.slice(i, i + ROWS)) params.push(b.hostId, b.checksum, nowMs, nowMs);
+        const text = insertText(
+          this.dialect,
+          'insert into host_software_state (host_id, checksum, seen_at, changed_at)',
+          4,
+          params.length / 4,
+          'on conflict (host_id) do update set checksum = excluded.checksum, ' +
+            'seen_at = excluded.seen_at, changed_at = excluded.changed_at',
+        );
+        await trx.executeQuery(CompiledQuery.raw(text, params));
       }
     });
+    this.remember(learned);
   }
 
   /**
@@ -332,13 +420,14 @@ export class SoftwareRepository {
   ): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     if (items.length === 0) return out;
+    const learned = new Map<string, number>();
     await this.db.transaction().execute(async (trx) => {
       const inputs = new Map<string, SoftwareInput>();
       for (const i of items)
         inputs.set(i.kernel, { name: 'linux', version: i.kernel, source: 'kernel' });
-      const ids = await this.ensure(trx, [...inputs.values()], nowMs);
+      const ids = await this.ensure(trx, [...inputs.values()], nowMs, learned);
       for (const [kernel, input] of inputs) {
-        const id = ids.get(softwareChecksum(input));
+        const id = ids.get(softwareKey(input));
         if (id !== undefined) out.set(kernel, id);
       }
       for (const i of items) {
@@ -359,6 +448,7 @@ export class SoftwareRepository {
           .execute();
       }
     });
+    this.remember(learned);
     return out;
   }
 

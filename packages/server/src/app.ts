@@ -83,6 +83,7 @@ export const REDACT = [
   '*.new_password',
   '*.old_password',
   '*.node_key',
+  '*.nodeKey',
   '*.enroll_secret',
   '*.token',
   '*.secret',

@@ -19,6 +19,8 @@ export interface HostRuntime {
   policyUpdatedAt: number;
   policyAskedAt: number;
   seenAt: number;
+  /** The node key itself once a check-in presented it (memory only, never stored or logged). */
+  nodeKey?: string;
 }
 
 /** Spreads refreshes of one interval over up to 10% of it, stable per host. */
@@ -36,6 +38,8 @@ const NEGATIVE_MAX = 10_000;
  */
 export class HostCache {
   private readonly byKey = new Map<string, HostRuntime>();
+  /** Keys already seen, so a check-in costs a map lookup instead of a SHA-256. */
+  private readonly byRawKey = new Map<string, HostRuntime>();
   private readonly byId = new Map<number, HostRuntime>();
   private readonly negative = new Map<string, number>();
 
@@ -56,9 +60,15 @@ export class HostCache {
 
   /** Resolves a node key to its host, or undefined (answer `node_invalid`). */
   async authenticate(nodeKey: string, now: number): Promise<HostRuntime | undefined> {
+    const known = this.byRawKey.get(nodeKey);
+    if (known) return known;
     const hash = tokenHash(nodeKey);
     const hit = this.byKey.get(hash);
-    if (hit) return hit;
+    if (hit) {
+      hit.nodeKey = nodeKey;
+      this.byRawKey.set(nodeKey, hit);
+      return hit;
+    }
     const neg = this.negative.get(hash);
     if (neg !== undefined && neg > now) return undefined;
     const row = await this.ds.hosts.runtimeByNodeKeyHash(hash);
@@ -67,7 +77,10 @@ export class HostCache {
       this.negative.set(hash, now + NEGATIVE_TTL_MS);
       return undefined;
     }
-    return this.put(row);
+    const rt = this.put(row);
+    rt.nodeKey = nodeKey;
+    this.byRawKey.set(nodeKey, rt);
+    return rt;
   }
 
   put(r: HostRuntimeRow): HostRuntime {
@@ -108,6 +121,7 @@ export class HostCache {
     if (!rt) return;
     this.byId.delete(id);
     this.byKey.delete(rt.nodeKeyHash);
+    if (rt.nodeKey !== undefined) this.byRawKey.delete(rt.nodeKey);
   }
 
   all(): IterableIterator<HostRuntime> {

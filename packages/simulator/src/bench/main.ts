@@ -89,7 +89,12 @@ function startFleet(
   url: string,
   dataDir: string,
   hosts: number,
-): { latest: () => FleetStats | undefined; stop: () => Promise<FleetStats | undefined> } {
+): {
+  latest: () => FleetStats | undefined;
+  stop: () => Promise<FleetStats | undefined>;
+  /** The simulator processes' own CPU (µs), to tell server time from load-generator time. */
+  cpu: () => number;
+} {
   const processes = Number(
     values['fleet-processes'] ?? Math.max(1, Math.ceil(hosts / HOSTS_PER_PROCESS)),
   );
@@ -152,6 +157,7 @@ function startFleet(
   };
   return {
     latest: () => sum(last),
+    cpu: () => children.reduce((n, c) => n + (c.pid ? cpuMicros(c.pid) : 0), 0),
     stop: async () => {
       for (const c of children) c.send('stop');
       return sum(await Promise.all(finals));
@@ -228,6 +234,7 @@ async function main(): Promise<void> {
   // Enrollment storm: until every host is enrolled and has its vitals ingested.
   const t0 = Date.now();
   const cpuStart = cpuMicros(pid);
+  const simCpuStart = fleet.cpu();
   let stormSeconds: number | null = null;
   while (Date.now() - t0 < Number(values['storm-timeout']) * 1000) {
     await sleep(1000);
@@ -242,7 +249,10 @@ async function main(): Promise<void> {
       );
   }
   const stormCpuS = (cpuMicros(pid) - cpuStart) / 1e6;
-  console.log(`storm: ${stormSeconds ?? 'not finished'} s, server CPU ${stormCpuS.toFixed(1)} s`);
+  const stormSimCpuS = (fleet.cpu() - simCpuStart) / 1e6;
+  console.log(
+    `storm: ${stormSeconds ?? 'not finished'} s, server CPU ${stormCpuS.toFixed(1)} s, simulator CPU ${stormSimCpuS.toFixed(1)} s`,
+  );
 
   // Steady state: let the fleet settle, then measure a window.
   await sleep(15_000);
@@ -297,7 +307,11 @@ async function main(): Promise<void> {
       logger_tls_period_s: 10,
       steady_window_s: windowS,
     },
-    enrollment_storm: { seconds_to_fully_inventoried: stormSeconds, server_cpu_seconds: stormCpuS },
+    enrollment_storm: {
+      seconds_to_fully_inventoried: stormSeconds,
+      server_cpu_seconds: stormCpuS,
+      simulator_cpu_seconds: stormSimCpuS,
+    },
     steady_state: {
       checkins_per_second: reqs / windowS,
       server_cpu_us_per_request: cpuPerReqUs,
@@ -458,7 +472,11 @@ async function baseline(
 
 type Result = {
   config: { hosts: number; database: string | undefined; redis: boolean | undefined };
-  enrollment_storm: { seconds_to_fully_inventoried: number | null };
+  enrollment_storm: {
+    seconds_to_fully_inventoried: number | null;
+    server_cpu_seconds: number;
+    simulator_cpu_seconds: number;
+  };
   steady_state: Record<string, number>;
   latency_ms_whole_run: Record<
     string,
@@ -478,6 +496,7 @@ function markdown(r: Result): string {
     '| measure | value |',
     '| --- | --- |',
     `| enrollment storm: all hosts enrolled and inventoried | ${f(r.enrollment_storm.seconds_to_fully_inventoried)} s |`,
+    `| storm CPU: server / simulator | ${f(r.enrollment_storm.server_cpu_seconds)} s / ${f(r.enrollment_storm.simulator_cpu_seconds)} s |`,
     `| steady-state check-ins per second | ${f(s['checkins_per_second'])} |`,
     `| server CPU per agent request | ${f(s['server_cpu_us_per_request'])} µs |`,
     `| baseline (node:https answering {}) CPU per request | ${f(s['baseline_cpu_us_per_request'])} µs |`,

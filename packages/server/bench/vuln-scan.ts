@@ -25,12 +25,8 @@ import { buildApp, loadConfig } from '../src/index.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const FX = join(ROOT, 'packages', 'vuln', 'test', 'fixtures');
-const { values } = parseArgs({
-  options: { hosts: { type: 'string', default: '2000' }, db: { type: 'string' } },
-});
+const { values } = parseArgs({ options: { hosts: { type: 'string', default: '2000' } } });
 const HOSTS = Number(values.hosts);
-// --db FILE keeps the ingested database for the next run (ingest is skipped when it holds the hosts).
-const DB_FILE = values.db ? resolve(values.db) : undefined;
 
 let seed = 7;
 const rand = (): number => {
@@ -95,12 +91,8 @@ const config = loadConfig({
     FLOTILLA_VULN_SCAN_INTERVAL: '0',
   },
 });
-const ds = openDatastore({ sqliteFile: DB_FILE ?? join(dir, 'flotilla.db') });
+const ds = openDatastore({ sqliteFile: join(dir, 'flotilla.db') });
 await ds.migrate();
-const existing = Number(
-  (await ds.db.selectFrom('hosts').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n,
-);
-const reuse = existing >= HOSTS;
 const { app, vulnScan } = await buildApp({
   config,
   ds,
@@ -129,7 +121,7 @@ const hostList = (i: number) => {
   return { r, items };
 };
 let batch: Parameters<typeof ds.software.apply>[0][number][] = [];
-for (let i = 0; i < (reuse ? 0 : HOSTS); i++) {
+for (let i = 0; i < HOSTS; i++) {
   const { r, items } = hostList(i);
   const { host } = await ds.hosts.enroll({
     osqueryHostId: `bench-${i}`,

@@ -62,7 +62,7 @@ export class Datastore {
     this.labels = new LabelRepository(db);
     this.campaigns = new CampaignRepository(db);
     this.queryReports = new QueryReportRepository(db);
-    this.policies = new PolicyRepository(db);
+    this.policies = new PolicyRepository(db, dialect);
     this.software = new SoftwareRepository(db, dialect);
     this.vulnerabilities = new VulnerabilityRepository(db);
   }

@@ -234,6 +234,7 @@ export interface Database {
   policy_host_status: PolicyHostStatusTable;
   policy_history: PolicyHistoryTable;
   policy_automations: PolicyAutomationsTable;
+  policy_automation_queue: PolicyAutomationQueueTable;
 }
 
 export interface PoliciesTable {
@@ -291,6 +292,20 @@ export interface PolicyAutomationsTable {
   team_id: number;
   settings: string;
   updated_at: number;
+}
+
+/** A delivery an automation owes for a host that started failing a policy (migration 0011). */
+export interface PolicyAutomationQueueTable {
+  id: Generated<number>;
+  automation: string;
+  policy_id: number;
+  host_id: number;
+  hostname: Generated<string>;
+  failed_at: number;
+  attempts: Generated<number>;
+  /** Due time, or the lease of the process sending it. */
+  next_at: number;
+  last_error: string | null;
 }
 
 export type PolicyRow = Selectable<PoliciesTable>;

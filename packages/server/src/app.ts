@@ -206,9 +206,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
     clock,
   );
   checkin.sources.push(policySource);
-  const automations = new PolicyAutomations();
-  automations.automations.push(new WebhookAutomation(ds, activities, log, config.serverUrl));
-  policySource.onTransitions((t) => automations.handle(t));
+  const automations = new PolicyAutomations(ds, bus, log, clock);
+  automations.add(new WebhookAutomation(ds, activities, log, config.serverUrl, clock));
+  policySource.useAutomations(automations);
   // Pass/fail changes also go out as result-log events through the log pipeline.
   policySource.onTransitions((t) => {
     pipeline
@@ -315,7 +315,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
     registry.close();
     await labelSource.flush();
     await policySource.stop();
-    await automations.drain();
     await vulnScan.stop();
     await softwareSource.flush();
     await checkin.stop();

@@ -1,4 +1,5 @@
-import { sql, type Kysely, type SqlBool } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type QueryResult, type SqlBool } from 'kysely';
+import type { DialectName } from '../dialect.js';
 import type { Database, PolicyHistoryRow, PolicyRow } from '../schema.js';
 
 /** 1 pass, 0 fail, null did not run. */
@@ -47,6 +48,17 @@ export interface PolicyTransition {
   at: number;
 }
 
+/** A queued automation delivery, leased to the process that claimed it. */
+export interface QueuedDelivery {
+  id: number;
+  policy_id: number;
+  host_id: number;
+  hostname: string;
+  failed_at: number;
+  /** Attempts made before this one. */
+  attempts: number;
+}
+
 export interface ComplianceScope {
   /** Teams the caller may see ('all' for global readers). */
   visibleTeams: 'all' | number[];
@@ -70,6 +82,130 @@ export interface HistoryFilter {
 }
 
 const CHUNK = 400;
+const NO_AUTOMATIONS: ReadonlyMap<string, ReadonlySet<number>> = new Map();
+
+// Hot-path statements, written once; `?` becomes `$n` on PostgreSQL.
+const SELECT_HOSTS = 'SELECT id, hostname, computer_name FROM hosts WHERE id IN';
+const SELECT_MEMBERSHIP =
+  'SELECT policy_id, host_id, passes, last_known FROM policy_membership WHERE host_id IN';
+const SELECT_POLICIES = 'SELECT id FROM policies WHERE id IN';
+const UPSERT_MEMBERSHIP = [
+  'INSERT INTO policy_membership (policy_id, host_id, passes, last_known, updated_at) VALUES',
+  'ON CONFLICT (policy_id, host_id) DO UPDATE SET passes = excluded.passes, ' +
+    'last_known = excluded.last_known, updated_at = excluded.updated_at',
+] as const;
+const UPDATE_COUNTS =
+  'UPDATE policies SET passing_host_count = passing_host_count + ?, ' +
+  'failing_host_count = failing_host_count + ? WHERE id = ?';
+const UPSERT_HOST_STATUS = [
+  'INSERT INTO policy_host_status (host_id, failing_count, failing_critical_count, updated_at) VALUES',
+  'ON CONFLICT (host_id) DO UPDATE SET failing_count = excluded.failing_count, ' +
+    'failing_critical_count = excluded.failing_critical_count, updated_at = excluded.updated_at',
+] as const;
+const INSERT_HISTORY = [
+  'INSERT INTO policy_history (policy_id, policy_name, team_id, host_id, host_team_id, hostname, passes, at) VALUES',
+  '',
+] as const;
+const ENQUEUE = [
+  'INSERT INTO policy_automation_queue (automation, policy_id, host_id, hostname, failed_at, next_at) VALUES',
+  'ON CONFLICT (automation, policy_id, host_id) DO NOTHING',
+] as const;
+const UNQUEUE = 'DELETE FROM policy_automation_queue WHERE policy_id = ? AND host_id = ?';
+
+type Run = (text: string, params: readonly unknown[]) => Promise<QueryResult<unknown>>;
+
+const pgTexts = new Map<string, string>();
+/** A statement in the dialect's placeholders (`$1, $2 …` on PostgreSQL), built once. */
+function text(d: DialectName, t: string): string {
+  if (d === 'sqlite') return t;
+  let out = pgTexts.get(t);
+  if (out === undefined) {
+    let n = 0;
+    out = t.replace(/\?/g, () => `$${++n}`);
+    pgTexts.set(t, out);
+  }
+  return out;
+}
+
+const valuesTexts = new Map<string, string>();
+
+/** Powers of two only, so a handful of statement texts (and prepared statements) serve all. */
+function roundUp(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/** `head (?, ?, …)` for n values rounded up to a power of two (see `padded`). */
+function inList(d: DialectName, head: string, n: number): string {
+  const k = roundUp(n);
+  const key = `${d}|${head}|${k}`;
+  let out = valuesTexts.get(key);
+  if (out === undefined) {
+    out = text(d, `${head} (${Array.from({ length: k }, () => '?').join(', ')})`);
+    valuesTexts.set(key, out);
+  }
+  return out;
+}
+
+/** Ids padded to a power of two by repeating the last one (same rows, fewer statement texts). */
+function padded(ids: readonly number[]): number[] {
+  const out = [...ids];
+  const k = roundUp(ids.length);
+  while (out.length < k) out.push(ids[ids.length - 1]!);
+  return out;
+}
+
+/** `head VALUES (…), (…) tail` for `rows` rows of `cols` values. */
+function valuesText(
+  d: DialectName,
+  [head, tail]: readonly [string, string],
+  cols: number,
+  rows: number,
+): string {
+  const key = `${d}|${head}|${rows}`;
+  let out = valuesTexts.get(key);
+  if (out === undefined) {
+    const row = `(${Array.from({ length: cols }, () => '?').join(', ')})`;
+    out = text(d, `${head} ${Array.from({ length: rows }, () => row).join(', ')} ${tail}`.trim());
+    valuesTexts.set(key, out);
+  }
+  return out;
+}
+
+/** Inserts flat `params` (`cols` per row) in pieces of 128, 64 … 1 rows. */
+async function insertRows(
+  run: Run,
+  d: DialectName,
+  stmt: readonly [string, string],
+  cols: number,
+  params: readonly unknown[],
+): Promise<void> {
+  let at = 0;
+  for (let size = 128; size >= 1; size /= 2) {
+    while (params.length - at >= size * cols) {
+      await run(valuesText(d, stmt, cols, size), params.slice(at, at + size * cols));
+      at += size * cols;
+    }
+  }
+}
+
+/** A host's failing and failing-critical counts from its results. */
+function failingOf(
+  results: ReadonlyMap<number, { passes: PolicyResult }>,
+  policies: ReadonlyMap<number, PolicyFacts>,
+): { failing: number; critical: number } {
+  let failing = 0;
+  let critical = 0;
+  for (const [pid, r] of results) {
+    if (r.passes !== 0) continue;
+    const p = policies.get(pid);
+    if (!p) continue;
+    failing++;
+    if (p.critical) critical++;
+  }
+  return { failing, critical };
+}
 
 function chunks<T>(xs: readonly T[], n = CHUNK): T[][] {
   const out: T[][] = [];
@@ -83,7 +219,10 @@ function chunks<T>(xs: readonly T[], n = CHUNK): T[][] {
  * transitions written here, so reading them never scans results.
  */
 export class PolicyRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: DialectName = 'sqlite',
+  ) {}
 
   async create(p: PolicyInput, nowMs: number): Promise<number> {
     const r = await this.db
@@ -285,193 +424,231 @@ export class PolicyRepository {
   /**
    * Writes a batch of hosts' results in one transaction: only changed rows are written, the
    * policy counts and per-host failing counts move by the transitions, and every pass↔fail
-   * change (and a host's first pass or fail) is appended to the history.
+   * change (and a host's first pass or fail) is appended to the history. A host that starts
+   * failing a policy listed in `automations` gets a queued delivery in the same transaction;
+   * one that passes again leaves that queue.
+   *
+   * The statements are written by hand (fixed texts, reused prepared statements): this runs
+   * for every reporting host, and compiling through the query builder showed in profiles.
    */
   async applyResults(
     batch: readonly HostPolicyResults[],
     policies: ReadonlyMap<number, PolicyFacts>,
+    automations: ReadonlyMap<string, ReadonlySet<number>> = NO_AUTOMATIONS,
   ): Promise<PolicyTransition[]> {
     if (!batch.length) return [];
+    const d = this.dialect;
     return this.db.transaction().execute(async (trx) => {
+      const run = (text: string, params: readonly unknown[]) =>
+        trx.executeQuery(CompiledQuery.raw(text, params as unknown[]));
       const hostIds = [...new Set(batch.map((b) => b.hostId))];
+
+      const names = new Map<number, string>();
+      for (const ids of chunks(hostIds, 256)) {
+        const r = await run(inList(d, SELECT_HOSTS, ids.length), padded(ids));
+        for (const h of r.rows as Array<{ id: number; hostname: string; computer_name: string }>)
+          names.set(h.id, h.hostname || h.computer_name);
+      }
       const current = new Map<number, Map<number, { passes: PolicyResult; known: PolicyResult }>>();
-      for (const ids of chunks(hostIds)) {
-        const rows = await trx
-          .selectFrom('policy_membership')
-          .select(['policy_id', 'host_id', 'passes', 'last_known'])
-          .where('host_id', 'in', ids)
-          .execute();
-        for (const r of rows) {
-          let m = current.get(r.host_id);
-          if (!m) current.set(r.host_id, (m = new Map()));
-          m.set(r.policy_id, {
-            passes: r.passes as PolicyResult,
-            known: r.last_known as PolicyResult,
-          });
+      for (const ids of chunks(hostIds, 64)) {
+        const r = await run(inList(d, SELECT_MEMBERSHIP, ids.length), padded(ids));
+        for (const m of r.rows as Array<{
+          policy_id: number;
+          host_id: number;
+          passes: PolicyResult;
+          last_known: PolicyResult;
+        }>) {
+          let cur = current.get(m.host_id);
+          if (!cur) current.set(m.host_id, (cur = new Map()));
+          cur.set(m.policy_id, { passes: m.passes, known: m.last_known });
         }
       }
       // Policies deleted since the caller's copy was loaded (a team's deletion cascades).
-      const live = new Set(
-        (
-          await trx
-            .selectFrom('policies')
-            .select('id')
-            .where('id', 'in', [...policies.keys(), -1])
-            .execute()
-        ).map((r) => r.id),
-      );
-      const existingHosts = new Set<number>();
-      for (const ids of chunks(hostIds)) {
-        for (const r of await trx.selectFrom('hosts').select('id').where('id', 'in', ids).execute())
-          existingHosts.add(r.id);
+      const live = new Set<number>();
+      for (const ids of chunks([...policies.keys()], 256)) {
+        const r = await run(inList(d, SELECT_POLICIES, ids.length), padded(ids));
+        for (const p of r.rows as Array<{ id: number }>) live.add(p.id);
       }
 
-      const upserts: Array<{
-        policy_id: number;
-        host_id: number;
-        passes: number | null;
-        last_known: number | null;
-        updated_at: number;
-      }> = [];
+      const upserts: unknown[] = [];
       const deltas = new Map<number, { pass: number; fail: number }>();
-      const changes: Array<Omit<PolicyTransition, 'hostname'> & { hostTeamId: number | null }> = [];
-      const touched = new Map<number, number>();
-      const delta = (pid: number) => {
-        let d = deltas.get(pid);
-        if (!d) deltas.set(pid, (d = { pass: 0, fail: 0 }));
-        return d;
-      };
+      const changes: Array<PolicyTransition & { hostTeamId: number | null }> = [];
+      const statuses: unknown[] = [];
+      const queued: unknown[] = [];
+      const unqueue: Array<[number, number]> = [];
       for (const b of batch) {
-        if (!existingHosts.has(b.hostId)) continue; // deleted meanwhile
+        const hostname = names.get(b.hostId);
+        if (hostname === undefined) continue; // deleted meanwhile
         let cur = current.get(b.hostId);
+        const known = cur !== undefined;
         if (!cur) current.set(b.hostId, (cur = new Map()));
+        const failingBefore = known ? failingOf(cur, policies) : undefined;
+        let changed = false;
         for (const [pid, passes] of b.results) {
           if (!live.has(pid)) continue; // deleted meanwhile
           const old = cur.get(pid);
           if (old && old.passes === passes) continue;
-          const known = passes ?? old?.known ?? null;
-          upserts.push({
-            policy_id: pid,
-            host_id: b.hostId,
-            passes,
-            last_known: known,
-            updated_at: b.at,
-          });
-          const d = delta(pid);
-          if (old?.passes === 1) d.pass--;
-          if (old?.passes === 0) d.fail--;
-          if (passes === 1) d.pass++;
-          if (passes === 0) d.fail++;
-          if (passes !== null && passes !== (old?.known ?? null)) {
+          const previous = old?.known ?? null;
+          const lastKnown = passes ?? previous;
+          upserts.push(pid, b.hostId, passes, lastKnown, b.at);
+          let dl = deltas.get(pid);
+          if (!dl) deltas.set(pid, (dl = { pass: 0, fail: 0 }));
+          if (old?.passes === 1) dl.pass--;
+          if (old?.passes === 0) dl.fail--;
+          if (passes === 1) dl.pass++;
+          if (passes === 0) dl.fail++;
+          if (passes !== null && passes !== previous) {
             changes.push({
               policyId: pid,
               hostId: b.hostId,
               hostTeamId: b.hostTeamId,
+              hostname,
               passes,
-              previous: old?.known ?? null,
+              previous,
               at: b.at,
             });
+            for (const [name, ids] of automations) {
+              if (!ids.has(pid)) continue;
+              if (passes === 0) queued.push(name, pid, b.hostId, hostname, b.at, b.at);
+              else unqueue.push([pid, b.hostId]);
+            }
           }
-          cur.set(pid, { passes, known });
-          touched.set(b.hostId, b.at);
+          cur.set(pid, { passes, known: lastKnown });
+          changed = true;
         }
+        if (!changed) continue;
+        const after = failingOf(cur, policies);
+        if (
+          !failingBefore ||
+          after.failing !== failingBefore.failing ||
+          after.critical !== failingBefore.critical
+        )
+          statuses.push(b.hostId, after.failing, after.critical, b.at);
       }
 
-      for (const rows of chunks(upserts, 250)) {
-        await trx
-          .insertInto('policy_membership')
-          .values(rows)
-          .onConflict((oc) =>
-            oc.columns(['policy_id', 'host_id']).doUpdateSet((eb) => ({
-              passes: eb.ref('excluded.passes'),
-              last_known: eb.ref('excluded.last_known'),
-              updated_at: eb.ref('excluded.updated_at'),
-            })),
-          )
-          .execute();
-      }
+      await insertRows(run, d, UPSERT_MEMBERSHIP, 5, upserts);
       // In id order, so concurrent writers (several processes) lock policy rows in one order.
-      for (const [pid, d] of [...deltas].sort((a, b) => a[0] - b[0])) {
-        if (!d.pass && !d.fail) continue;
-        await trx
-          .updateTable('policies')
-          .set((eb) => ({
-            passing_host_count: eb('passing_host_count', '+', d.pass),
-            failing_host_count: eb('failing_host_count', '+', d.fail),
-          }))
-          .where('id', '=', pid)
-          .execute();
+      for (const [pid, dl] of [...deltas].sort((a, b) => a[0] - b[0])) {
+        if (dl.pass || dl.fail) await run(text(d, UPDATE_COUNTS), [dl.pass, dl.fail, pid]);
       }
-      const statuses = [...touched]
-        .sort((a, b) => a[0] - b[0])
-        .map(([hostId, at]) => {
-          let failing = 0;
-          let critical = 0;
-          for (const [pid, r] of current.get(hostId) ?? []) {
-            if (r.passes !== 0) continue;
-            const p = policies.get(pid);
-            if (!p) continue;
-            failing++;
-            if (p.critical) critical++;
-          }
-          return {
-            host_id: hostId,
-            failing_count: failing,
-            failing_critical_count: critical,
-            updated_at: at,
-          };
-        });
-      for (const rows of chunks(statuses, 250)) {
-        await trx
-          .insertInto('policy_host_status')
-          .values(rows)
-          .onConflict((oc) =>
-            oc.column('host_id').doUpdateSet((eb) => ({
-              failing_count: eb.ref('excluded.failing_count'),
-              failing_critical_count: eb.ref('excluded.failing_critical_count'),
-              updated_at: eb.ref('excluded.updated_at'),
-            })),
-          )
-          .execute();
+      await insertRows(run, d, UPSERT_HOST_STATUS, 4, statuses);
+      const history: unknown[] = [];
+      for (const c of changes) {
+        const p = policies.get(c.policyId);
+        history.push(
+          c.policyId,
+          p?.name ?? '',
+          p?.teamId ?? null,
+          c.hostId,
+          c.hostTeamId,
+          c.hostname,
+          c.passes,
+          c.at,
+        );
       }
-
-      if (!changes.length) return [];
-      const names = new Map<number, string>();
-      for (const ids of chunks([...new Set(changes.map((c) => c.hostId))])) {
-        const rows = await trx
-          .selectFrom('hosts')
-          .select(['id', 'hostname', 'computer_name'])
-          .where('id', 'in', ids)
-          .execute();
-        for (const r of rows) names.set(r.id, r.hostname || r.computer_name);
-      }
-      const out: PolicyTransition[] = changes.map((c) => ({
-        policyId: c.policyId,
-        hostId: c.hostId,
-        hostname: names.get(c.hostId) ?? '',
-        passes: c.passes,
-        previous: c.previous,
-        at: c.at,
-      }));
-      for (const rows of chunks(changes, 250)) {
-        await trx
-          .insertInto('policy_history')
-          .values(
-            rows.map((c) => ({
-              policy_id: c.policyId,
-              policy_name: policies.get(c.policyId)?.name ?? '',
-              team_id: policies.get(c.policyId)?.teamId ?? null,
-              host_id: c.hostId,
-              host_team_id: c.hostTeamId,
-              hostname: names.get(c.hostId) ?? '',
-              passes: c.passes,
-              at: c.at,
-            })),
-          )
-          .execute();
-      }
-      return out;
+      await insertRows(run, d, INSERT_HISTORY, 8, history);
+      await insertRows(run, d, ENQUEUE, 6, queued);
+      for (const [pid, hid] of unqueue) await run(text(d, UNQUEUE), [pid, hid]);
+      return changes.map(({ hostTeamId: _, ...t }) => t);
     });
+  }
+
+  /**
+   * Queues deliveries for an automation (Fleet's automations reset): rows already queued for
+   * the same policy and host stay as they are.
+   */
+  async enqueueAutomation(
+    automation: string,
+    rows: ReadonlyArray<{ policyId: number; hostId: number; hostname: string }>,
+    nowMs: number,
+  ): Promise<void> {
+    const params: unknown[] = [];
+    for (const r of rows) params.push(automation, r.policyId, r.hostId, r.hostname, nowMs, nowMs);
+    await this.db.transaction().execute(async (trx) => {
+      await insertRows(
+        (t, p) => trx.executeQuery(CompiledQuery.raw(t, p as unknown[])),
+        this.dialect,
+        ENQUEUE,
+        6,
+        params,
+      );
+    });
+  }
+
+  /** Up to `limit` of an automation's deliveries due at `nowMs`, oldest first. */
+  async dueAutomation(automation: string, nowMs: number, limit: number): Promise<QueuedDelivery[]> {
+    return this.db
+      .selectFrom('policy_automation_queue')
+      .select(['id', 'policy_id', 'host_id', 'hostname', 'failed_at', 'attempts'])
+      .where('automation', '=', automation)
+      .where('next_at', '<=', nowMs)
+      .orderBy('next_at')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+  }
+
+  /**
+   * Leases due rows until `leaseUntil`, so no other process sends them meanwhile. Returns the
+   * rows this call got: one another process claimed first no longer matches `next_at <= now`.
+   */
+  async claimAutomation(
+    ids: readonly number[],
+    nowMs: number,
+    leaseUntil: number,
+  ): Promise<QueuedDelivery[]> {
+    if (!ids.length) return [];
+    const rows = await this.db
+      .updateTable('policy_automation_queue')
+      .set({ next_at: leaseUntil })
+      .where('id', 'in', [...ids])
+      .where('next_at', '<=', nowMs)
+      .returning(['id', 'policy_id', 'host_id', 'hostname', 'failed_at', 'attempts'])
+      .execute();
+    return rows.sort((a, b) => a.id - b.id);
+  }
+
+  /** Delivered (or given up on, or no longer wanted): the rows leave the queue. */
+  async dequeueAutomation(ids: readonly number[]): Promise<void> {
+    for (const part of chunks(ids)) {
+      await this.db.deleteFrom('policy_automation_queue').where('id', 'in', part).execute();
+    }
+  }
+
+  /** A failed attempt: counted, and tried again at `nextAt`. */
+  async retryAutomation(ids: readonly number[], nextAt: number, error: string): Promise<void> {
+    for (const part of chunks(ids)) {
+      await this.db
+        .updateTable('policy_automation_queue')
+        .set((eb) => ({
+          attempts: eb('attempts', '+', 1),
+          next_at: nextAt,
+          last_error: error.slice(0, 1000),
+        }))
+        .where('id', 'in', part)
+        .execute();
+    }
+  }
+
+  /** Ends leases (a stopping process hands its in-flight rows back at once). */
+  async releaseAutomation(ids: readonly number[], nowMs: number): Promise<void> {
+    for (const part of chunks(ids)) {
+      await this.db
+        .updateTable('policy_automation_queue')
+        .set({ next_at: nowMs })
+        .where('id', 'in', part)
+        .execute();
+    }
+  }
+
+  /** When the next queued delivery of an automation is due (undefined: none queued). */
+  async nextAutomationDue(automation: string): Promise<number | undefined> {
+    const r = await this.db
+      .selectFrom('policy_automation_queue')
+      .select((eb) => eb.fn.min('next_at').as('next'))
+      .where('automation', '=', automation)
+      .executeTakeFirst();
+    return r?.next === null || r?.next === undefined ? undefined : Number(r.next);
   }
 
   /** Hosts failing these policies now, with their names (automations reset). */

@@ -813,18 +813,7 @@ export function registerPolicyRoutes(
         ids.add(id);
       }
       if (!ids.size) req.authorize('write', { type: 'policy', teamId: null });
-      await svc.source.flush();
-      const now = ctx.clock();
-      svc.source.replay(
-        (await ctx.ds.policies.failingHosts([...ids])).map((f) => ({
-          policyId: f.policy_id,
-          hostId: f.host_id,
-          hostname: f.hostname,
-          passes: 0 as const,
-          previous: null,
-          at: now,
-        })),
-      );
+      await svc.resetAutomations([...ids]);
       return {};
     },
   );
@@ -919,6 +908,7 @@ export function registerPolicyRoutes(
         { failing_policies_webhook: next },
         ctx.clock(),
       );
+      await svc.automationsChanged();
       await ctx.activities.record(actor, 'edited_policy_automations', {
         team_id: teamId,
         automation: 'webhook',

@@ -367,6 +367,17 @@ export class PolicyService {
     });
   }
 
+  /** Fleet's automations reset: every host failing these policies now is sent again. */
+  async resetAutomations(policyIds: readonly number[]): Promise<void> {
+    await this.source.flush();
+    await this.source.automations?.reset(policyIds);
+  }
+
+  /** Automation settings were written: every process re-reads them (this one before returning). */
+  async automationsChanged(): Promise<void> {
+    await this.source.automations?.changed();
+  }
+
   /** Teams whose hosts' history the actor may read. */
   visibleTeams(actor: Actor, teamId: number | undefined): 'all' | number[] {
     const visible = readableTeams(actor, 'policy');

@@ -12,6 +12,7 @@ import { BatchQueue } from '../util/batch-queue.js';
 import { jitterMs, type HostRuntime } from '../osquery/host-cache.js';
 import type { WriteBatcher } from '../osquery/write-batcher.js';
 import { labelApplies } from '../labels/label-queries.js';
+import type { PolicyAutomations } from './automations.js';
 
 export const POLICY_PREFIX = 'fleet_policy_query_';
 export const POLICIES_CHANGED = 'policies.changed';
@@ -20,8 +21,13 @@ export const POLICIES_CHANGED = 'policies.changed';
 const LABEL_REFRESH_MS = 10_000;
 /** Recompute counts from results this often, to absorb deleted and moved hosts. */
 const RECONCILE_MS = 10 * 60_000;
-/** Hosts per results transaction. */
-const WRITE_CHUNK = 100;
+/**
+ * Results transactions are sized to take about this long: on SQLite a transaction holds the
+ * event loop (better-sqlite3 is synchronous), so check-ins wait at most this long behind one.
+ */
+const WRITE_SLICE_MS = 2;
+/** Hosts per results transaction, at most (PostgreSQL, where writes do not hold the loop). */
+const WRITE_CHUNK_MAX = 100;
 /** An unanswered ask is repeated after this long. */
 const ASK_DEBOUNCE_MS = 60_000;
 
@@ -59,6 +65,10 @@ export class PolicyQuerySource implements QuerySource {
   );
   private reconcileTimer: NodeJS.Timeout | undefined;
   private readonly listeners: TransitionListener[] = [];
+  /** Set by `useAutomations`. */
+  automations: PolicyAutomations | undefined;
+  /** Hosts per transaction, adapted to WRITE_SLICE_MS from the last ones' cost. */
+  private chunk = 10;
   private stopped = false;
   private reloading: Promise<void> = Promise.resolve();
 
@@ -86,13 +96,14 @@ export class PolicyQuerySource implements QuerySource {
     this.listeners.push(l);
   }
 
-  /** Hands transitions to the listeners as if just written (Fleet's automations reset). */
-  replay(transitions: PolicyTransition[]): void {
-    if (transitions.length) for (const l of this.listeners) l(transitions);
+  /** Queues deliveries for these automations in the transactions that write transitions. */
+  useAutomations(a: PolicyAutomations): void {
+    this.automations = a;
   }
 
   async start(): Promise<void> {
     await this.reload();
+    await this.automations?.start();
     await this.ds.policies.reconcile(this.clock()).catch((err: unknown) => {
       this.log.error({ err }, 'reconciling policy counts failed');
     });
@@ -106,6 +117,7 @@ export class PolicyQuerySource implements QuerySource {
     await this.reloading;
     await this.labelsLoading;
     await this.flush();
+    await this.automations?.stop();
   }
 
   /** Recomputes maintained counts from results (after pending writes land). */
@@ -236,18 +248,35 @@ export class PolicyQuerySource implements QuerySource {
   private async writeResults(batch: HostPolicyResults[]): Promise<void> {
     // The host row must exist before results reference it.
     await this.writes.flush().catch(() => undefined);
-    // Small transactions with a yield between them: SQLite writes block the event loop, and
-    // check-ins must not wait behind a thousand hosts' first results.
-    for (let i = 0; i < batch.length; i += WRITE_CHUNK) {
-      const chunk = batch.slice(i, i + WRITE_CHUNK);
+    const sqlite = this.ds.dialect === 'sqlite';
+    for (let i = 0; i < batch.length;) {
+      const n = sqlite ? this.chunk : WRITE_CHUNK_MAX;
+      const chunk = batch.slice(i, i + n);
+      i += chunk.length;
+      const t0 = performance.now();
       try {
-        const transitions = await this.ds.policies.applyResults(chunk, this.facts);
-        if (transitions.length) for (const l of this.listeners) l(transitions);
+        const transitions = await this.ds.policies.applyResults(
+          chunk,
+          this.facts,
+          this.automations?.queueTargets(),
+        );
+        if (transitions.length) {
+          this.automations?.written(transitions);
+          for (const l of this.listeners) l(transitions);
+        }
       } catch (err) {
         // Lost results are asked again at the next interval.
         this.log.error({ err, hosts: chunk.length }, 'writing policy results failed');
       }
-      if (i + WRITE_CHUNK < batch.length) await new Promise((r) => setImmediate(r));
+      if (sqlite) {
+        // Size the next transaction from this one's cost per host (first results cost several
+        // times what unchanged ones do), moving gradually so one slow commit does not swing it.
+        const perHost = (performance.now() - t0) / chunk.length;
+        const fit = Math.max(1, Math.min(WRITE_CHUNK_MAX, Math.floor(WRITE_SLICE_MS / perHost)));
+        this.chunk = Math.max(1, Math.round((this.chunk + fit) / 2));
+      }
+      // Check-ins waiting on the event loop go first.
+      if (i < batch.length) await new Promise((r) => setImmediate(r));
     }
   }
 }

@@ -4,6 +4,7 @@ import type { Database } from '../../schema.js';
 import type { ColumnTypes } from '../../dialect.js';
 
 export const postgresTypes: ColumnTypes = {
+  dialect: 'postgres',
   id: 'serial',
   bigint: 'bigint',
   blob: 'bytea',

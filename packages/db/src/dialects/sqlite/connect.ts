@@ -4,6 +4,7 @@ import type { Database } from '../../schema.js';
 import type { ColumnTypes } from '../../dialect.js';
 
 export const sqliteTypes: ColumnTypes = {
+  dialect: 'sqlite',
   id: 'integer',
   bigint: 'integer',
   blob: 'blob',

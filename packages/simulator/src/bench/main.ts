@@ -35,6 +35,8 @@ const { values } = parseArgs({
     // Write a V8 CPU profile of the server (bench/profiles/*.cpuprofile); summarise with
     // `node packages/simulator/src/bench/profile-summary.ts FILE`.
     profile: { type: 'boolean', default: false },
+    // Also profile the simulator processes (to tell load-generator cost from server cost).
+    'profile-fleet': { type: 'boolean', default: false },
   },
 });
 const N = Number(values.hosts);
@@ -107,6 +109,9 @@ function startFleet(
     const child = spawn(
       process.execPath,
       [
+        ...(values['profile-fleet']
+          ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'profiles', 'fleet')}`]
+          : []),
         '--import',
         'tsx',
         import.meta.filename,

@@ -27,6 +27,11 @@ export interface FleetOptions {
   durationSeconds?: number;
   signal?: AbortSignal;
   /** Hosts start spread over this many seconds (default: hosts / 500, at most 60). */
+  /**
+   * Connections for the whole fleet together, shared between hosts; unset: one per host, as
+   * osquery keeps. For fleets larger than one server process may hold sockets for.
+   */
+  maxConnections?: number;
   startSpreadSeconds?: number;
   hostIdentifier?: 'uuid' | 'hostname';
   /** Probability per host-minute of an injected Sigma-matching scenario (default 0). */
@@ -116,6 +121,11 @@ export async function runFleet(options: FleetOptions): Promise<FleetStats> {
   };
   const slots = assignProfiles(options.hosts, options.profiles ?? DEFAULT_MIX, settings.fleetSeed);
   const workerCount = Math.min(options.workers ?? (options.hosts >= 2000 ? 2 : 0), options.hosts);
+  if (options.maxConnections !== undefined)
+    settings.maxConnections = Math.max(
+      1,
+      Math.floor(options.maxConnections / Math.max(1, workerCount)),
+    );
   const started = Date.now();
   const elapsed = (): number => (Date.now() - started) / 1000;
 

@@ -1,3 +1,4 @@
+import { Agent } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import { createSimulatedAgent } from './agent/factory.js';
 import type { OsqueryAgent } from './agent/agent.js';
@@ -18,6 +19,11 @@ export interface RunnerSettings {
   fleetSeed: number;
   /** Hosts start spread evenly over this many seconds. */
   startSpreadSeconds: number;
+  /**
+   * At most this many connections for this runner's hosts together (a shared keep-alive
+   * pool); unset: one connection per host, as osquery keeps.
+   */
+  maxConnections?: number;
 }
 
 /** One host to run: its global index and profile name. */
@@ -34,10 +40,16 @@ export class HostRunner {
   readonly stats = new StatsCollector();
   private readonly agents: OsqueryAgent[] = [];
   private readonly engines = new EngineSet();
+  private readonly pool: Agent | undefined;
 
   constructor(settings: RunnerSettings, slots: readonly HostSlot[]) {
     const secureContext = createSecureContext({ ca: settings.caPem });
     const spreadMs = settings.startSpreadSeconds * 1000;
+    const max = settings.maxConnections;
+    this.pool =
+      max !== undefined && max < slots.length
+        ? new Agent({ keepAlive: true, maxSockets: max, maxFreeSockets: max, scheduling: 'fifo' })
+        : undefined;
     for (const slot of slots) {
       this.agents.push(
         createSimulatedAgent({
@@ -52,6 +64,7 @@ export class HostRunner {
           suspiciousRate: settings.suspiciousRate,
           observer: this.stats,
           engines: this.engines,
+          ...(this.pool ? { sharedAgent: this.pool } : {}),
           // Spread by a hash of the index so neighbours do not start together.
           startDelayMs:
             spreadMs === 0
@@ -68,6 +81,7 @@ export class HostRunner {
 
   stop(): void {
     for (const agent of this.agents) agent.stop();
+    this.pool?.destroy();
     this.engines.close();
   }
 

@@ -14,6 +14,8 @@ Usage: flotilla-sim --hosts N --server URL --enroll-secret S --ca FILE [options]
   --profiles MIX         e.g. ubuntu-22.04=50,rhel-9=20 (known: ${PROFILE_NAMES.join(', ')})
   --gzip                 gzip log bodies (--logger_tls_compress)
   --workers N            worker threads (default 0 below 2,000 hosts, else 2)
+  --max-connections N    hosts share N keep-alive connections (default: one per host, as
+                         osquery keeps; use when hosts exceed the server's open-file limit)
   --duration S           stop after S seconds (default: run until Ctrl-C)
   --start-spread S       spread host start over S seconds (default hosts/500, max 60)
   --host-identifier ID   uuid (default) or hostname
@@ -42,6 +44,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       profiles: { type: 'string' },
       gzip: { type: 'boolean' },
       workers: { type: 'string' },
+      'max-connections': { type: 'string' },
       duration: { type: 'string' },
       'start-spread': { type: 'string' },
       'host-identifier': { type: 'string' },
@@ -82,6 +85,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     onStats: (s) => process.stderr.write(`${formatStats(s)}\n\n`),
     ...(values.profiles === undefined ? {} : { profiles: parseProfileMix(values.profiles) }),
     ...(values.workers === undefined ? {} : { workers: num(values.workers, 0) }),
+    ...(values['max-connections'] === undefined
+      ? {}
+      : { maxConnections: num(values['max-connections'], 1) }),
     ...(duration === undefined ? {} : { durationSeconds: duration }),
     ...(values['start-spread'] === undefined
       ? {}

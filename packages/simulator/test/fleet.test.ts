@@ -74,4 +74,36 @@ describe('fleet', () => {
       await server.close();
     }
   });
+
+  it('shares a bounded pool of connections when told to, each host keeping its own node key', async () => {
+    const tls = makeTlsFixture();
+    const server = new FakeOsqueryServer(tls);
+    let n = 0;
+    server.handlers.set('/api/v1/osquery/enroll', () => ({ node_key: `k${n++}` }));
+    await server.listen();
+    try {
+      const stats = await runFleet({
+        hosts: 12,
+        server: server.url,
+        enrollSecret: 's',
+        caPem: tls.caPem,
+        profiles: { 'ubuntu-24.04': 1 },
+        durationSeconds: 2.5,
+        startSpreadSeconds: 0.2,
+        workers: 0,
+        maxConnections: 3,
+      });
+      expect(stats.enrolled).toBe(12);
+      expect(stats.endpoints.enroll.errors).toBe(0);
+      const ports = new Set(server.requests.map((r) => r.remotePort));
+      expect(ports.size).toBeGreaterThan(0);
+      expect(ports.size).toBeLessThanOrEqual(3);
+      const keys = new Set(
+        server.to('/api/v1/osquery/distributed/read').map((r) => r.body['node_key']),
+      );
+      expect(keys.size).toBe(12);
+    } finally {
+      await server.close();
+    }
+  });
 });

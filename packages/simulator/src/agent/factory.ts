@@ -1,3 +1,4 @@
+import type { Agent } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
 import { EngineSet } from '../host/engine-set.js';
@@ -28,6 +29,8 @@ export interface SimulatedAgentOptions {
   engines?: EngineSet;
   startDelayMs?: number;
   clock?: () => number;
+  /** Connections shared with other hosts (see TransportOptions.sharedAgent). */
+  sharedAgent?: Agent;
 }
 
 const defaultEngines = new EngineSet();
@@ -48,6 +51,7 @@ export function createSimulatedAgent(o: SimulatedAgentOptions): OsqueryAgent {
     sessionTimeoutSeconds: 3600,
     timeoutMs: 16_000,
     version: OSQUERY_VERSION,
+    ...(o.sharedAgent === undefined ? {} : { sharedAgent: o.sharedAgent }),
   });
   return new OsqueryAgent({
     host,

@@ -17,6 +17,11 @@ export interface TransportOptions {
   /** Request timeout in milliseconds (osquery: 16 s by default for most requests). */
   timeoutMs: number;
   version: string;
+  /**
+   * A keep-alive pool shared by many simulated hosts instead of one connection each, for
+   * fleets larger than the server's open-file limit allows (as behind a pooling proxy).
+   */
+  sharedAgent?: Agent;
 }
 
 export interface TransportResponse {
@@ -52,6 +57,7 @@ export class Transport {
   }
 
   private currentAgent(): Agent {
+    if (this.options.sharedAgent) return this.options.sharedAgent;
     const now = Date.now();
     if (
       this.agent !== undefined &&

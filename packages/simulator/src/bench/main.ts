@@ -37,6 +37,8 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     // Also profile the simulator processes (to tell load-generator cost from server cost).
     'profile-fleet': { type: 'boolean', default: false },
+    // Connections the server may hold (see SERVER_SOCKETS); in a fleet child: its share.
+    'max-connections': { type: 'string' },
   },
 });
 const N = Number(values.hosts);
@@ -65,6 +67,11 @@ async function waitFor(url: string, ca: string | undefined, ms = 60_000): Promis
 
 /** Hosts per simulator process: one process can hold only ~20,000 open sockets here. */
 const HOSTS_PER_PROCESS = 9_500;
+/**
+ * The server is one process too: past this many hosts they share keep-alive connections
+ * (`--max-connections`, split over the simulator processes) instead of holding one each.
+ */
+const SERVER_SOCKETS = 18_000;
 
 /** Child mode: run `hosts` simulated hosts and send cumulative stats to the parent. */
 async function fleetChild(): Promise<void> {
@@ -80,6 +87,9 @@ async function fleetChild(): Promise<void> {
     caPem: ca,
     signal: abort.signal,
     fleetSeed: Number(values.seed),
+    ...(values['max-connections'] === undefined
+      ? {}
+      : { maxConnections: Number(values['max-connections']) }),
     reportEverySeconds: 2,
     onStats: (st) => process.send?.({ type: 'stats', stats: st }),
   });
@@ -101,6 +111,12 @@ function startFleet(
     values['fleet-processes'] ?? Math.max(1, Math.ceil(hosts / HOSTS_PER_PROCESS)),
   );
   const per = Math.ceil(hosts / processes);
+  const budget = Number(values['max-connections'] ?? SERVER_SOCKETS);
+  const pooled = hosts > budget ? Math.floor(budget / processes) : undefined;
+  if (pooled !== undefined)
+    console.log(
+      `  ${hosts} hosts share ${pooled * processes} keep-alive connections (server open-file limit)`,
+    );
   const children: ChildProcess[] = [];
   const last: Array<FleetStats | undefined> = [];
   const finals: Array<Promise<FleetStats | undefined>> = [];
@@ -125,6 +141,7 @@ function startFleet(
         String(i + 1),
         '--ca-dir',
         dataDir,
+        ...(pooled === undefined ? [] : ['--max-connections', String(pooled)]),
       ],
       { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
     );

@@ -15,6 +15,7 @@ import type { AppContext } from './context.js';
 import { SecretBox } from './crypto/secrets.js';
 import { LocalBus, type Bus } from './bus/bus.js';
 import { installErrorHandler } from './http/errors.js';
+import { installJsonParser } from './http/json-body.js';
 import { installAuth } from './http/auth.js';
 import { CheckinService } from './osquery/checkin.service.js';
 import { registerOsqueryRoutes } from './osquery/osquery.routes.js';
@@ -247,6 +248,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
 
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   installErrorHandler(app);
+  installJsonParser(app);
   installAuth(app, ds, config.sessionTtlS, clock);
 
   registerOsqueryRoutes(

@@ -213,6 +213,8 @@ async function main(): Promise<void> {
       ...(values.profile
         ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'profiles')}`]
         : []),
+      // As `npm start` runs it: a larger young generation (fewer scavenges under load).
+      '--max-semi-space-size=64',
       '--import',
       'tsx',
       join(ROOT, 'packages/cli/src/main.ts'),

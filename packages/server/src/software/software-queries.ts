@@ -323,7 +323,8 @@ export class SoftwareQuerySource implements QuerySource {
   }
 
   private schedule(): void {
-    if (this.updates.size >= 100) void this.flush();
+    // ~25 hosts × ~1,000 links: a transaction short enough not to stall check-ins behind it.
+    if (this.updates.size >= 25) void this.flush();
     else if (!this.timer) {
       this.timer = setTimeout(() => void this.flush(), this.flushMs);
       this.timer.unref();

@@ -44,6 +44,11 @@ export class Datastore {
   readonly policies: PolicyRepository;
   readonly software: SoftwareRepository;
   readonly vulnerabilities: VulnerabilityRepository;
+  /**
+   * How to open another connection to this database (a worker thread's own); undefined for an
+   * in-memory SQLite database, which no other connection can see.
+   */
+  location: DatastoreOptions | undefined;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -83,12 +88,16 @@ export class Datastore {
 export function openDatastore(opts: DatastoreOptions): Datastore {
   if (opts.databaseUrl && /^postgres(ql)?:\/\//.test(opts.databaseUrl)) {
     const { db } = connectPostgres(opts.databaseUrl, opts.maxConnections);
-    return new Datastore(db, 'postgres', postgresTypes);
+    const ds = new Datastore(db, 'postgres', postgresTypes);
+    ds.location = { databaseUrl: opts.databaseUrl };
+    return ds;
   }
   if (opts.databaseUrl)
     throw new Error(`unsupported database URL scheme: ${opts.databaseUrl.split(':')[0]}`);
   if (!opts.sqliteFile) throw new Error('sqliteFile is required when no database URL is given');
   if (opts.sqliteFile !== ':memory:') mkdirSync(dirname(opts.sqliteFile), { recursive: true });
   const { db } = connectSqlite(opts.sqliteFile);
-  return new Datastore(db, 'sqlite', sqliteTypes);
+  const ds = new Datastore(db, 'sqlite', sqliteTypes);
+  if (opts.sqliteFile !== ':memory:') ds.location = { sqliteFile: opts.sqliteFile };
+  return ds;
 }

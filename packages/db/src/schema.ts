@@ -400,6 +400,9 @@ export interface VulnerabilitiesTable {
   epss_probability: number | null;
   cisa_known_exploit: Generated<number>;
   kev_date_added: string | null;
+  /** NVD's publication date, ISO 8601 UTC (migration 0010). */
+  cve_published: string | null;
+  cve_description: string | null;
   hosts_count: Generated<number>;
   hosts_count_updated_at: Generated<number>;
   created_at: number;

@@ -59,7 +59,6 @@ import { policyResultLogLines } from './policies/policy-log.js';
 import { SoftwareQuerySource } from './software/software-queries.js';
 import { SoftwareService } from './software/software.service.js';
 import { registerSoftwareRoutes } from './software/software.routes.js';
-import { FeedStore } from './vulnerabilities/feed-store.js';
 import { VulnScanJob } from './vulnerabilities/scan-job.js';
 import { VulnerabilityService } from './vulnerabilities/vulnerabilities.service.js';
 
@@ -219,16 +218,14 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   const policies = new PolicyService(ctx, policySource);
   const softwareSource = new SoftwareQuerySource(ds, log, config.software.updateIntervalS);
   checkin.sources.push(softwareSource);
-  const vulnScan = new VulnScanJob(
-    ds,
-    new FeedStore(config.vulnerabilities.feedsDir, join(config.dataDir, 'vulndb-last-good'), clock),
-    log,
-    clock,
-    {
-      intervalS: config.vulnerabilities.scanIntervalS,
-      feedsUrl: config.vulnerabilities.feedsUrl,
-    },
-  );
+  const vulnScan = new VulnScanJob(ds, log, clock, {
+    intervalS: config.vulnerabilities.scanIntervalS,
+    feedsDir: config.vulnerabilities.feedsDir,
+    goodDir: join(config.dataDir, 'vulndb-last-good'),
+    feedsUrl: config.vulnerabilities.feedsUrl,
+    // A worker thread keeps its own time (Date.now): an injected clock keeps the scan here.
+    thread: config.vulnerabilities.scanThread && opts.clock === undefined,
+  });
   const softwareSvc = new SoftwareService(ds, () => softwareSource.flush());
   const vulnSvc = new VulnerabilityService(ds, softwareSvc, vulnScan);
   const campaigns = new CampaignService(ctx, registry);

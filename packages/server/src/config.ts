@@ -64,6 +64,8 @@ export interface ServerConfig {
     readonly feedsDir: string;
     readonly feedsUrl: string | undefined;
     readonly scanIntervalS: number;
+    /** Parse feeds and scan in a worker thread with its own database connection. */
+    readonly scanThread: boolean;
   };
 }
 
@@ -157,6 +159,12 @@ export const SETTINGS: readonly Setting[] = [
     def: '3600',
     min: 0,
     help: 'Seconds between vulnerability scans (0: never on a schedule)',
+  },
+  {
+    key: 'vuln_scan_thread',
+    kind: 'bool',
+    def: 'true',
+    help: 'Parse feeds and scan in a worker thread with its own database connection (false: on the main thread, in small steps)',
   },
   {
     key: 'label_update_interval',
@@ -516,6 +524,7 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
       feedsDir: resolve(str('vuln_feeds_dir') ?? resolve(dataDir, 'vulndb')),
       feedsUrl: str('vuln_feeds_url')?.replace(/\/+$/, ''),
       scanIntervalS: num('vuln_scan_interval'),
+      scanThread: v.get('vuln_scan_thread') as boolean,
     }),
   });
 }

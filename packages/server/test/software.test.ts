@@ -54,6 +54,23 @@ async function start(dialect: DialectName) {
     join(FIXTURES, 'kev', 'known_exploited_vulnerabilities.json.gz'),
     join(feeds, 'kev.json.gz'),
   );
+  // NVD's record of a CVE the OVAL feed reports (its description and publication date).
+  writeFileSync(
+    join(feeds, 'nvd-CVE-2022-43680.json'),
+    JSON.stringify({
+      id: 'CVE-2022-43680',
+      published: '2022-10-24T14:15:53.323',
+      descriptions: [
+        {
+          lang: 'en',
+          value:
+            'In libexpat through 2.4.9, there is a use-after free caused by overeager destruction of a shared DTD in XML_ExternalEntityParserCreate in out-of-memory situations.',
+        },
+      ],
+      metrics: {},
+      configurations: [],
+    }),
+  );
   const config = loadConfig({
     env: {
       FLOTILLA_DATA_DIR: dir,
@@ -302,6 +319,7 @@ describe.each(await testDialects())('software inventory and vulnerabilities on %
   });
 
   it('scans in the background and links findings to hosts, software and feeds', async () => {
+    expect(s.vulnScan.threaded).toBe(true); // a worker thread with its own connection
     const report = await s.vulnScan.run();
     expect(report.error).toBeUndefined();
     expect(report.hosts).toBe(3);
@@ -322,6 +340,22 @@ describe.each(await testDialects())('software inventory and vulnerabilities on %
     expect(d.status).toBe(200);
     const vuln = d.body['vulnerability'] as Record<string, unknown>;
     expect(vuln['hosts_count']).toBe(2);
+    // Fleet's NVD fields, from the NVD feed.
+    const nvd = {
+      cve_published: '2022-10-24T14:15:53.323Z',
+      cve_description: expect.stringMatching(/^In libexpat through 2\.4\.9, there is a use-after/),
+    };
+    expect(vuln).toMatchObject(nvd);
+    const byPublished = await api(
+      s.app,
+      admin,
+      'GET',
+      '/api/v1/fleet/vulnerabilities?order_key=cve_published&order_direction=desc&per_page=2',
+    );
+    expect(byPublished.status).toBe(200);
+    const [newest, next] = byPublished.body['vulnerabilities'] as Array<Record<string, unknown>>;
+    expect(newest).toMatchObject({ cve: 'CVE-2022-43680', ...nvd });
+    expect(next?.['cve_published']).toBeNull(); // not in the NVD file
     expect(d.body['software']).toEqual(
       expect.arrayContaining([
         expect.objectContaining({
@@ -371,9 +405,15 @@ describe.each(await testDialects())('software inventory and vulnerabilities on %
         expect.objectContaining({
           cve: 'CVE-2022-43680',
           resolved_in_version: '2.4.8-2ubuntu0.22.10.1',
+          ...nvd,
         }),
       ]),
     );
+    expect(
+      (hv.body['vulnerabilities'] as Array<Record<string, unknown>>).find(
+        (x) => x['cve'] === 'CVE-2022-43680',
+      ),
+    ).toMatchObject(nvd);
 
     // The running kernel is recorded as software, and its findings are shared like any package's.
     const kernel = await api(

@@ -102,6 +102,8 @@ export const HostVulnerability = Type.Object({
   cvss_score: Nullable(Type.Number()),
   epss_probability: Nullable(Type.Number()),
   cisa_known_exploit: Type.Boolean(),
+  cve_published: Nullable(Type.String()),
+  cve_description: Nullable(Type.String()),
   software_id: Nullable(Type.Integer()),
   package: Type.String(),
   installed_version: Type.String(),

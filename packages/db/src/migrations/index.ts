@@ -9,6 +9,7 @@ import * as m0003 from './0003-policies.js';
 import * as m0004 from './0004-software.js';
 import * as m0008 from './0008-software-cves.js';
 import * as m0009 from './0009-host-software-ingest.js';
+import * as m0010 from './0010-cve-details.js';
 import * as m0011 from './0011-policy-queue-and-membership.js';
 
 interface Step {
@@ -26,6 +27,7 @@ const STEPS: Record<string, Step> = {
   '0007-event-results': m0007,
   '0008-software-cves': m0008,
   '0009-host-software-ingest': m0009,
+  '0010-cve-details': m0010,
   '0011-policy-queue-and-membership': m0011,
 };
 

@@ -31,6 +31,8 @@ const CveRef = Type.Object({
   cvss_score: Nullable(Type.Number()),
   epss_probability: Nullable(Type.Number()),
   cisa_known_exploit: Type.Boolean(),
+  cve_published: Nullable(Type.String()),
+  cve_description: Nullable(Type.String()),
   resolved_in_version: Nullable(Type.String()),
 });
 

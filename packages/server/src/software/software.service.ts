@@ -1,5 +1,5 @@
 import { forbidden, invalid, notFound, readableTeams, type Actor } from '@flotilla/core';
-import type { Datastore, SoftwareRow, TeamScope } from '@flotilla/db';
+import type { CveMeta, Datastore, SoftwareRow, TeamScope } from '@flotilla/db';
 import { compareVersions, type VersionScheme } from '@flotilla/vuln';
 import { iso } from '../http/format.js';
 
@@ -32,17 +32,15 @@ export function schemeFor(source: string): VersionScheme {
 const NVD = 'https://nvd.nist.gov/vuln/detail/';
 
 /** Fleet's shape of a vulnerability attached to a software version. */
-export function cveRef(
-  cve: string,
-  fixed: string | null,
-  meta?: { cvss_score: number | null; epss_probability: number | null; cisa_known_exploit: number },
-) {
+export function cveRef(cve: string, fixed: string | null, meta?: CveMeta) {
   return {
     cve,
     details_link: `${NVD}${cve}`,
     cvss_score: meta?.cvss_score ?? null,
     epss_probability: meta?.epss_probability ?? null,
     cisa_known_exploit: (meta?.cisa_known_exploit ?? 0) === 1,
+    cve_published: meta?.cve_published ?? null,
+    cve_description: meta?.cve_description ?? null,
     resolved_in_version: fixed,
   };
 }
@@ -78,6 +76,7 @@ export class SoftwareService {
   private version(
     r: SoftwareRow & { hosts_count?: number },
     cves: Array<{ cve: string; fixed_version: string | null }>,
+    meta: ReadonlyMap<string, CveMeta>,
   ) {
     return {
       id: r.id,
@@ -93,7 +92,7 @@ export class SoftwareService {
       title_id: r.title_id,
       generated_cpe: '',
       hosts_count: r.hosts_count ?? 0,
-      vulnerabilities: cves.map((c) => cveRef(c.cve, c.fixed_version)),
+      vulnerabilities: cves.map((c) => cveRef(c.cve, c.fixed_version, meta.get(c.cve))),
     };
   }
 
@@ -112,10 +111,11 @@ export class SoftwareService {
       scope,
       rows.map((r) => r.id),
     );
+    const meta = await this.ds.vulnerabilities.metaOf([...cves.values()].flat().map((c) => c.cve));
     return {
       counts_updated_at: iso(Date.now()),
       count,
-      software: rows.map((r) => this.version(r, cves.get(r.id) ?? [])),
+      software: rows.map((r) => this.version(r, cves.get(r.id) ?? [], meta)),
       meta: {
         has_next_results: (page.page + 1) * page.perPage < count,
         has_previous_results: page.page > 0,
@@ -133,7 +133,9 @@ export class SoftwareService {
     const row = rows[0];
     if (!row) throw notFound('software version', 'SOFTWARE_NOT_FOUND');
     const cves = await this.ds.software.cvesFor(scope, [id]);
-    return { software: this.version(row, cves.get(id) ?? []) };
+    const list = cves.get(id) ?? [];
+    const meta = await this.ds.vulnerabilities.metaOf(list.map((c) => c.cve));
+    return { software: this.version(row, list, meta) };
   }
 
   async listTitles(actor: Actor, q: SoftwareListQuery) {
@@ -325,6 +327,8 @@ export class SoftwareService {
         cvss_score: r.cvss_score,
         epss_probability: r.epss_probability,
         cisa_known_exploit: r.cisa_known_exploit === 1,
+        cve_published: r.cve_published,
+        cve_description: r.cve_description,
         software_id: r.software_id,
         package: r.package,
         installed_version: r.installed_version,

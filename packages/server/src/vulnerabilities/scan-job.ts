@@ -1,103 +1,122 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type {
-  CveMeta,
-  Datastore,
-  FindingInput,
-  ScanHostRow,
-  ScanSoftwareRow,
-  SharedFindingInput,
-} from '@flotilla/db';
-import {
-  createScanner,
-  type HostInventory,
-  type InstalledPackage,
-  type Scanner,
-} from '@flotilla/vuln';
+import { Worker } from 'node:worker_threads';
+import type { Datastore } from '@flotilla/db';
 import type { Logger } from 'pino';
-import { downloadFeeds, type DownloadResult, type FeedStore } from './feed-store.js';
+import { FeedStore, type FeedStoreStatus } from './feed-store.js';
+import { emptyReport, type ScanReport } from './scan-core.js';
+import { ScanSession, type ScanLog } from './scan-session.js';
+import type { FromScanWorker, ScanWorkerData, ToScanWorker } from './scan-worker.js';
 
-/** Bumped when the way findings are stored changes, so every host is scanned again. */
-const STORAGE = 'shared1';
+export { matchVersion, osReleaseOf, type ScanReport } from './scan-core.js';
 
-/** osquery table (software source) → the package type the engine matches on. */
-const PACKAGE_TYPES: Record<string, string> = {
-  deb_packages: 'deb',
-  rpm_packages: 'rpm',
-  python_packages: 'python',
-  npm_packages: 'npm',
-  apps: 'app',
-  programs: 'program',
-  homebrew_packages: 'homebrew',
-  chrome_extensions: 'chrome_extension',
-  firefox_addons: 'firefox_addon',
-};
-
-/** The version string the feeds compare: rpm's `[epoch:]version-release`, others as stored. */
-export function matchVersion(s: Pick<ScanSoftwareRow, 'source' | 'version' | 'release'>): string {
-  return s.source === 'rpm_packages' && s.release ? `${s.version}-${s.release}` : s.version;
+/** The feeds as the API sees them: where they are, what loaded, and a way to reload. */
+export interface FeedsView {
+  readonly dir: string;
+  readonly status: FeedStoreStatus;
+  /** Re-reads the directory when it changed (or when forced); resolves to whether it did. */
+  reload(force?: boolean): Promise<boolean>;
 }
 
-/** The OS release the engine needs, from the host's vitals ("Ubuntu 22.10" → 22.10). */
-export function osReleaseOf(
-  h: Pick<ScanHostRow, 'platform' | 'os_version' | 'code_name'>,
-): HostInventory['os'] {
-  const version = /(\d+(?:\.\d+)*)/.exec(h.os_version)?.[1] ?? '';
-  return {
-    family: h.platform,
-    version,
-    ...(h.code_name ? { codename: h.code_name.toLowerCase() } : {}),
-  };
+export interface VulnScanJobOptions {
+  intervalS: number;
+  feedsDir: string;
+  /** Where a copy of every feed file that loaded is kept, for when its update is refused. */
+  goodDir: string;
+  feedsUrl?: string | undefined;
+  /**
+   * Parse feeds and scan in a worker thread with its own database connection (needs a
+   * database another connection can open: a file or PostgreSQL). Otherwise the scan runs on
+   * the main thread in small steps.
+   */
+  thread: boolean;
+  /** Gap between the scan's write transactions (ms). */
+  writeGapMs?: number;
 }
 
-export interface ScanReport {
-  started_at: number;
-  finished_at: number;
-  hosts: number;
-  findings: number;
-  /** Findings written once per (release, software version, CVE). */
-  shared: number;
-  /** Host-specific findings inserted (running kernel). */
-  inserted: number;
-  resolved: number;
-  reopened: number;
-  feeds_version: string;
-  download?: DownloadResult;
-  error?: string;
+interface Pending {
+  resolve(m: FromScanWorker): void;
+  reject(e: Error): void;
 }
 
 /**
- * The background vulnerability scan: hosts whose software list or the feeds changed since
- * their last scan are scanned in small chunks (yielding to the event loop between chunks, so
- * check-ins keep flowing), and their findings are diffed into host_vulnerabilities.
+ * The background vulnerability scan: hosts whose software list or the feeds changed since their
+ * last scan are scanned and their findings stored (see ScanRunner). By default the work happens
+ * in a worker thread, so the check-in path on the main thread is not slowed by it; this class
+ * schedules runs and relays feed status and reports.
  */
 export class VulnScanJob {
-  private scanner: Scanner | null = null;
-  private scannerVersion = '';
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<ScanReport> | null = null;
   private stopped = false;
   last: ScanReport | null = null;
+  readonly feeds: FeedsView;
+
+  private readonly inline: ScanSession | null = null;
+  private worker: Worker | null = null;
+  private workerExit: Promise<void> = Promise.resolve();
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private remoteStatus: FeedStoreStatus;
 
   constructor(
     private readonly ds: Datastore,
-    readonly feeds: FeedStore,
     private readonly log: Logger,
     private readonly clock: () => number,
-    private readonly opts: {
-      intervalS: number;
-      feedsUrl?: string | undefined;
-      chunkHosts?: number;
-      /** Findings per write transaction (a host is never split). */
-      findingsPerWrite?: number;
-      fetchImpl?: typeof fetch;
-    },
-  ) {}
+    private readonly opts: VulnScanJobOptions,
+  ) {
+    this.remoteStatus = {
+      dir: opts.feedsDir,
+      loaded_at: null,
+      files: [],
+      errors: [],
+      version: 'none',
+    };
+    const forward: ScanLog = (level, fields, msg) => this.log[level](fields, msg);
+    if (opts.thread && ds.location) {
+      const job = this; // eslint-disable-line @typescript-eslint/no-this-alias
+      this.feeds = {
+        dir: opts.feedsDir,
+        get status() {
+          return job.remoteStatus;
+        },
+        reload: async (force = false) => {
+          const m = await this.request({ type: 'reload', id: 0, force });
+          return m.type === 'reloaded' && m.changed;
+        },
+      };
+    } else {
+      // The scan shares the event loop with check-ins: it yields every ~20 ms of work and
+      // after every write.
+      let slice = performance.now();
+      this.inline = new ScanSession(
+        ds,
+        new FeedStore(opts.feedsDir, opts.goodDir, clock),
+        forward,
+        clock,
+        {
+          writeGapMs: 5,
+          cpu: async () => {
+            if (performance.now() - slice > 20) {
+              await sleep(1);
+              slice = performance.now();
+            }
+          },
+        },
+        { feedsUrl: opts.feedsUrl, linkChunk: 10 },
+      );
+      this.feeds = this.inline.feeds;
+    }
+  }
+
+  /** Whether scans run in a worker thread. */
+  get threaded(): boolean {
+    return this.inline === null;
+  }
 
   /** Loads the feeds in the background and schedules scans (the first soon after start). */
   start(): Promise<void> {
-    void this.feeds
+    this.feeds
       .reload()
-      .then(() => this.logFeedErrors())
       .catch((err: unknown) => this.log.error({ err }, 'loading vulnerability feeds failed'));
     if (this.opts.intervalS > 0) {
       const first = setTimeout(() => void this.run(), 10_000);
@@ -111,16 +130,18 @@ export class VulnScanJob {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    if (this.running) await this.running.catch(() => undefined);
-  }
-
-  private logFeedErrors(): void {
-    for (const e of this.feeds.status.errors) {
-      this.log.warn(
-        { file: e.file, reason: e.reason, kept_previous: e.kept_previous, detail: e.message },
-        'vulnerability feed refused',
-      );
+    this.inline?.stop();
+    const w = this.worker;
+    if (w) {
+      w.postMessage({ type: 'stop' } satisfies ToScanWorker);
+      // The worker finishes its current write step, closes its connection and exits.
+      const done = await Promise.race([
+        this.workerExit.then(() => true),
+        sleep(30_000).then(() => false),
+      ]);
+      if (!done) await w.terminate();
     }
+    if (this.running) await this.running.catch(() => undefined);
   }
 
   /** Runs one scan (or joins the one running). */
@@ -132,244 +153,79 @@ export class VulnScanJob {
   }
 
   private async scan(): Promise<ScanReport> {
-    const report: ScanReport = {
-      started_at: this.clock(),
-      finished_at: 0,
-      hosts: 0,
-      findings: 0,
-      shared: 0,
-      inserted: 0,
-      resolved: 0,
-      reopened: 0,
-      feeds_version: '',
-    };
-    try {
-      if (this.opts.feedsUrl) {
-        report.download = await downloadFeeds(
-          this.opts.feedsUrl,
-          this.feeds.dir,
-          this.opts.fetchImpl,
-        );
-        for (const e of report.download.errors)
-          this.log.warn({ file: e.file, detail: e.message }, 'feed download refused');
+    let report: ScanReport;
+    if (this.inline) report = await this.inline.scan();
+    else {
+      try {
+        const m = await this.request({ type: 'scan', id: 0 });
+        report = m.type === 'scanned' ? m.report : emptyReport(this.clock());
+      } catch (err) {
+        this.log.error({ err }, 'vulnerability scan failed');
+        report = emptyReport(this.clock());
+        report.error = err instanceof Error ? err.message : String(err);
+        report.finished_at = this.clock();
       }
-      if (await this.feeds.reload()) this.logFeedErrors();
-      // The storage layout is part of the key: hosts scanned before findings were shared
-      // (migration 0008) are rescanned once.
-      const version = `${STORAGE}:${this.feeds.status.version}`;
-      report.feeds_version = this.feeds.status.version;
-      if (!this.scanner || this.scannerVersion !== version) {
-        this.scanner = createScanner(this.feeds.database);
-        this.scannerVersion = version;
-      }
-      const chunk = this.opts.chunkHosts ?? 10;
-      let cursor = 0;
-      const written = new Set<string>();
-      const sharedSeen = new Set<string>();
-      for (;;) {
-        if (this.stopped) break;
-        const hosts = await this.ds.vulnerabilities.hostsToScan(version, chunk, cursor);
-        if (hosts.length === 0) break;
-        cursor = hosts[hosts.length - 1]?.id ?? cursor;
-        const software = await this.ds.vulnerabilities.software(hosts.map((h) => h.id));
-        const { perHost, cves } = await this.scanChunk(this.scanner, hosts, software);
-        // Findings of the running kernel are shared too, through a "kernel" software row.
-        const kernels = hosts
-          .filter((h) => h.kernel_version !== '')
-          .map((h) => ({ hostId: h.id, kernel: h.kernel_version }));
-        const kernelIds = await this.ds.software.linkKernels(kernels, this.clock());
-        const kernelOf = new Map(hosts.map((h) => [h.id, h.kernel_version]));
-        for (const h of perHost) {
-          const kernel = kernelOf.get(h.id) ?? '';
-          const id = kernelIds.get(kernel);
-          if (id === undefined) continue;
-          for (const f of h.findings)
-            if (f.software_id === null && f.package === `linux-image-${kernel}`) f.software_id = id;
-        }
-        const cveByName = new Map(cves.map((c) => [c.cve, c]));
-        const metaFor = (fs: Iterable<FindingInput>): CveMeta[] => {
-          const out: CveMeta[] = [];
-          for (const f of fs) {
-            const c = cveByName.get(f.cve);
-            if (c && !written.has(f.cve)) {
-              written.add(f.cve);
-              out.push(c);
-            }
-          }
-          return out;
-        };
-        // Findings for a software version hold for every host of the release that has it: each
-        // is written once per scan. Only host-specific ones (the running kernel's) are per host.
-        const shared: SharedFindingInput[] = [];
-        const own: Array<{
-          id: number;
-          checksum: string;
-          releaseKey: string;
-          findings: FindingInput[];
-        }> = [];
-        for (const h of perHost) {
-          const mine: FindingInput[] = [];
-          for (const f of h.findings) {
-            if (f.software_id === null) {
-              mine.push(f);
-              continue;
-            }
-            const k = `${h.releaseKey}\u0000${f.software_id}\u0000${f.cve}`;
-            if (sharedSeen.has(k)) continue;
-            sharedSeen.add(k);
-            shared.push({ ...f, software_id: f.software_id, release_key: h.releaseKey });
-          }
-          own.push({ id: h.id, checksum: h.checksum, releaseKey: h.releaseKey, findings: mine });
-        }
-        // SQLite calls are synchronous: keep each transaction small and give the event loop a
-        // turn between them, so check-ins never wait long.
-        const size = this.opts.findingsPerWrite ?? 500;
-        for (let i = 0; i < shared.length; i += size) {
-          const part = shared.slice(i, i + size);
-          await this.ds.vulnerabilities.applyScan([], part, metaFor(part), version, this.clock());
-          await pause();
-        }
-        for (const group of groupByFindings(own, size)) {
-          const r = await this.ds.vulnerabilities.applyScan(
-            group,
-            [],
-            metaFor(group.flatMap((h) => h.findings)),
-            version,
-            this.clock(),
-          );
-          report.inserted += r.inserted;
-          report.resolved += r.resolved;
-          report.reopened += r.reopened;
-          await pause();
-        }
-        report.shared += shared.length;
-        report.hosts += hosts.length;
-        report.findings += perHost.reduce((n, h) => n + h.findings.length, 0);
-      }
-      if (!this.stopped)
-        report.resolved += await this.ds.vulnerabilities.sweep(version, this.clock());
-    } catch (err) {
-      report.error = err instanceof Error ? err.message : String(err);
-      this.log.error({ err }, 'vulnerability scan failed');
     }
-    report.finished_at = this.clock();
     this.last = report;
-    this.log.info(
-      { hosts: report.hosts, inserted: report.inserted, resolved: report.resolved },
-      'vulnerability scan finished',
-    );
     return report;
   }
 
-  private async scanChunk(
-    scanner: Scanner,
-    hosts: readonly ScanHostRow[],
-    software: readonly ScanSoftwareRow[],
-  ): Promise<{
-    perHost: Array<{ id: number; checksum: string; releaseKey: string; findings: FindingInput[] }>;
-    cves: CveMeta[];
-  }> {
-    const byHost = new Map<number, ScanSoftwareRow[]>();
-    for (const s of software) {
-      let list = byHost.get(s.host_id);
-      if (!list) byHost.set(s.host_id, (list = []));
-      list.push(s);
-    }
-    const cves = new Map<string, CveMeta>();
-    const perHost: Array<{
-      id: number;
-      checksum: string;
-      releaseKey: string;
-      findings: FindingInput[];
-    }> = [];
-    let slice = performance.now();
-    for (const h of hosts) {
-      // A fresh scanner evaluates every distinct package once: give check-ins a turn often.
-      if (performance.now() - slice > 20) {
-        await pause();
-        slice = performance.now();
-      }
-      const rows = byHost.get(h.id) ?? [];
-      const ids = new Map<string, number>();
-      const packages: InstalledPackage[] = [];
-      for (const s of rows) {
-        const type = PACKAGE_TYPES[s.source];
-        if (!type) continue;
-        const version = matchVersion(s);
-        ids.set(`${s.name}\u0000${version}`, s.software_id);
-        packages.push({
-          name: s.name,
-          version,
-          type,
-          ...(s.arch ? { arch: s.arch } : {}),
-          ...(s.package_source ? { source: s.package_source.replace(/\s*\(.*\)$/, '') } : {}),
-          ...(s.vendor ? { vendor: s.vendor } : {}),
-        });
-      }
-      const findings: FindingInput[] = [];
-      const host: HostInventory = {
-        os: osReleaseOf(h),
-        ...(h.kernel_version ? { kernel: h.kernel_version } : {}),
-        packages,
-      };
-      for (const group of scanner.scanHostGrouped(host)) {
-        for (const f of group) {
-          findings.push({
-            software_id: ids.get(`${f.package}\u0000${f.installed_version}`) ?? null,
-            cve: f.cve,
-            package: f.package,
-            installed_version: f.installed_version,
-            fixed_version: f.fixed_version,
-            source: f.source_feed,
-            advisory: f.advisory,
-          });
-          if (!cves.has(f.cve)) {
-            cves.set(f.cve, {
-              cve: f.cve,
-              severity: f.severity,
-              cvss_score: f.cvss3_score,
-              epss_probability: f.epss,
-              cisa_known_exploit: f.known_exploited ? 1 : 0,
-              kev_date_added: f.kev_date_added,
-            });
-          }
-        }
-      }
-      const os = host.os;
-      perHost.push({
-        id: h.id,
-        checksum: h.checksum,
-        releaseKey: `${os.family}:${os.version}:${os.codename ?? ''}`,
-        findings,
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    const location = this.ds.location;
+    if (!location) throw new Error('the scan worker needs a database another connection can open');
+    const data: ScanWorkerData = {
+      db: location,
+      feedsDir: this.opts.feedsDir,
+      goodDir: this.opts.goodDir,
+      feedsUrl: this.opts.feedsUrl,
+      writeGapMs: this.opts.writeGapMs ?? (this.ds.dialect === 'sqlite' ? 5 : 0),
+    };
+    const w = new Worker(new URL('./scan-worker-boot.mjs', import.meta.url), { workerData: data });
+    // A scan in progress must not keep the process alive on its own.
+    w.unref();
+    w.on('message', (m: FromScanWorker) => this.onMessage(m));
+    w.on('error', (err) => this.log.error({ err }, 'vulnerability scan worker failed'));
+    this.workerExit = new Promise((resolve) => {
+      w.once('exit', (code) => {
+        this.worker = null;
+        const err = new Error(`vulnerability scan worker exited (code ${code})`);
+        for (const p of this.pending.values()) p.reject(err);
+        this.pending.clear();
+        resolve();
       });
-    }
-    return { perHost, cves: [...cves.values()] };
+    });
+    this.worker = w;
+    return w;
   }
-}
 
-/**
- * Lets the event loop run a full cycle (timers, I/O, immediates): with SQLite every query is
- * synchronous, so a check-in only progresses between our steps.
- */
-const pause = (): Promise<unknown> => sleep(1);
-
-/** Splits hosts into groups of at most `max` findings each (one host per group at least). */
-function groupByFindings<T extends { findings: readonly unknown[] }>(
-  hosts: readonly T[],
-  max: number,
-): T[][] {
-  const out: T[][] = [];
-  let cur: T[] = [];
-  let n = 0;
-  for (const h of hosts) {
-    if (cur.length > 0 && n + h.findings.length > max) {
-      out.push(cur);
-      cur = [];
-      n = 0;
+  private onMessage(m: FromScanWorker): void {
+    switch (m.type) {
+      case 'log':
+        this.log[m.level](m.fields, m.msg);
+        return;
+      case 'reloaded':
+      case 'scanned':
+        this.remoteStatus = m.status;
+        break;
+      case 'failed':
+      case 'stopped':
+        break;
     }
-    cur.push(h);
-    n += h.findings.length;
+    if (m.type === 'stopped') return;
+    const p = this.pending.get(m.id);
+    this.pending.delete(m.id);
+    if (m.type === 'failed') p?.reject(new Error(m.message));
+    else p?.resolve(m);
   }
-  if (cur.length) out.push(cur);
-  return out;
+
+  private request(m: Exclude<ToScanWorker, { type: 'stop' }>): Promise<FromScanWorker> {
+    if (this.stopped) return Promise.reject(new Error('the vulnerability scan is stopped'));
+    const w = this.ensureWorker();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      w.postMessage({ ...m, id } satisfies ToScanWorker);
+    });
+  }
 }

@@ -42,7 +42,10 @@ export class VulnerabilityService {
 
   async list(actor: Actor, q: VulnListQuery) {
     const scope = this.software.scope(actor, q.team_id);
-    const key = (q.order_key ?? 'hosts_count') as VulnOrderKey;
+    // Fleet spells it `host_count` in its list of order keys, `hosts_count` in the response.
+    const key = (
+      q.order_key === 'host_count' ? 'hosts_count' : (q.order_key ?? 'hosts_count')
+    ) as VulnOrderKey;
     if (!VULN_ORDER_KEYS.includes(key))
       throw invalid(`order_key must be one of ${VULN_ORDER_KEYS.join(', ')}`, [
         { name: 'order_key', reason: 'unsupported' },
@@ -75,8 +78,8 @@ export class VulnerabilityService {
         cvss_score: r.cvss_score,
         epss_probability: r.epss_probability,
         cisa_known_exploit: r.cisa_known_exploit === 1,
-        cve_published: null,
-        cve_description: null,
+        cve_published: r.cve_published,
+        cve_description: r.cve_description,
       })),
       count,
       counts_updated_at: iso(now),
@@ -150,8 +153,8 @@ export class VulnerabilityService {
         epss_probability: meta.epss_probability,
         cisa_known_exploit: meta.cisa_known_exploit === 1,
         kev_date_added: meta.kev_date_added,
-        cve_published: null,
-        cve_description: null,
+        cve_published: meta.cve_published,
+        cve_description: meta.cve_description,
         resolved_hosts_count: new Set(resolved.map((f) => f.host_id)).size,
         mean_time_to_resolve_seconds: times.length
           ? Math.round(times.reduce((a, b) => a + b, 0) / times.length / 1000)

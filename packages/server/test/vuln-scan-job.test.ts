@@ -1,0 +1,267 @@
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createTestDatabase,
+  testDialects,
+  type Datastore,
+  type DialectName,
+  type SoftwareInput,
+  type TestDatabase,
+} from '@flotilla/db';
+import { VulnScanJob } from '../src/vulnerabilities/scan-job.js';
+
+const FIXTURES = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'vuln',
+  'test',
+  'fixtures',
+);
+
+interface Inventory {
+  os: { version: string; codename: string };
+  kernel: string | null;
+  packages: { name: string; version: string; arch?: string; source?: string }[];
+}
+const kinetic = JSON.parse(
+  readFileSync(
+    join(FIXTURES, 'inventories', 'synthetic', 'synthetic-ubuntu-22.10-kinetic.json'),
+    'utf8',
+  ),
+) as Inventory;
+const items = (pkgs: Inventory['packages']): SoftwareInput[] =>
+  pkgs.map((p) => ({
+    name: p.name,
+    version: p.version,
+    source: 'deb_packages',
+    arch: p.arch ?? 'amd64',
+    ...(p.source ? { package_source: p.source } : {}),
+  }));
+const BASE = kinetic.packages.slice(0, 300);
+const KERNEL = kinetic.kernel ?? '5.19.0-21-generic';
+
+/** An NVD 2.0 record for a CVE the kinetic OVAL feed reports on libexpat1. */
+const NVD_EXPAT = {
+  id: 'CVE-2022-43680',
+  published: '2022-10-24T14:15:53.323',
+  lastModified: '2024-11-21T07:27:00.000',
+  descriptions: [
+    {
+      lang: 'en',
+      value:
+        'In libexpat through 2.4.9, there is a use-after free caused by overeager destruction of a shared DTD in XML_ExternalEntityParserCreate in out-of-memory situations.',
+    },
+  ],
+  metrics: {},
+  configurations: [],
+};
+
+interface Fleet {
+  db: TestDatabase;
+  ds: Datastore;
+  dir: string;
+  feeds: string;
+  hostIds: number[];
+  close(): Promise<void>;
+}
+
+/** Five Ubuntu 22.10 hosts: 1–3 with the same list (one checksum), 4 and 5 with their own. */
+async function fleet(dialect: DialectName): Promise<Fleet> {
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-scanjob-'));
+  const feeds = join(dir, 'feeds');
+  mkdirSync(feeds, { recursive: true });
+  copyFileSync(
+    join(FIXTURES, 'ubuntu-oval', 'com.ubuntu.kinetic.usn.oval.xml.gz'),
+    join(feeds, 'com.ubuntu.kinetic.usn.oval.xml.gz'),
+  );
+  writeFileSync(join(feeds, 'nvd-expat.json'), JSON.stringify(NVD_EXPAT));
+  const db = await createTestDatabase(dialect);
+  const ds = db.open();
+  await ds.migrate();
+  const hostIds: number[] = [];
+  const lists = [BASE, BASE, BASE, BASE.slice(0, 200), BASE.slice(100)];
+  for (const [i, list] of lists.entries()) {
+    const { host } = await ds.hosts.enroll({
+      osqueryHostId: `scan-${i}`,
+      nodeKeyHash: `hash-${i}`,
+      teamId: null,
+      nowMs: Date.now(),
+      details: {
+        hostname: `scan-${i}`,
+        platform: 'ubuntu',
+        os_version: 'Ubuntu 22.10',
+        code_name: 'kinetic',
+        kernel_version: KERNEL,
+      },
+    });
+    hostIds.push(host.id);
+    await ds.software.apply(
+      [
+        {
+          hostId: host.id,
+          checksum: i < 3 ? 'same-list' : `list-${i}`,
+          sources: ['deb_packages'],
+          items: items([...list, { name: 'libexpat1', version: '2.4.8-2', source: 'expat' }]),
+        },
+      ],
+      Date.now(),
+    );
+  }
+  return {
+    db,
+    ds,
+    dir,
+    feeds,
+    hostIds,
+    close: async () => {
+      await ds.close();
+      await db.drop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const job = (f: Fleet, thread: boolean) =>
+  new VulnScanJob(f.ds, pino({ level: 'silent' }), Date.now, {
+    intervalS: 0,
+    feedsDir: f.feeds,
+    goodDir: join(f.dir, 'last-good'),
+    thread,
+  });
+
+/** Every open finding, as comparable text. */
+async function openFindings(ds: Datastore): Promise<string[]> {
+  const rows = await ds.db
+    .selectFrom('open_host_vulnerabilities' as 'host_vulnerabilities')
+    .select(['host_id', 'cve', 'package', 'installed_version', 'fixed_version', 'source'])
+    .execute();
+  return rows
+    .map(
+      (r) =>
+        `${r.host_id} ${r.cve} ${r.package} ${r.installed_version} ${r.fixed_version} ${r.source}`,
+    )
+    .sort();
+}
+
+describe.each(await testDialects())('vulnerability scan job on %s', (dialect) => {
+  let f: Fleet;
+  let threaded: VulnScanJob;
+  beforeAll(async () => {
+    f = await fleet(dialect);
+    threaded = job(f, true);
+  });
+  afterAll(async () => {
+    await threaded?.stop();
+    await f?.close();
+  });
+
+  it('scans in a worker thread, once per distinct list, release and kernel', async () => {
+    expect(threaded.threaded).toBe(true);
+    const r = await threaded.run();
+    expect(r.error).toBeUndefined();
+    expect(r.hosts).toBe(5);
+    expect(r.evaluated).toBe(3); // hosts 1–3 share one evaluation
+    expect(threaded.feeds.status.files.map((x) => x.kind).sort()).toEqual(['nvd', 'oval']);
+    const open = await openFindings(f.ds);
+    const perHost = (id: number) => open.filter((l) => l.startsWith(`${id} `)).length;
+    expect(perHost(f.hostIds[0]!)).toBeGreaterThan(50);
+    expect(perHost(f.hostIds[1]!)).toBe(perHost(f.hostIds[0]!));
+    expect(perHost(f.hostIds[2]!)).toBe(perHost(f.hostIds[0]!));
+    // Every host's running kernel is linked as software, once.
+    const kernels = await f.ds.db
+      .selectFrom('host_software as hs')
+      .innerJoin('software as s', 's.id', 'hs.software_id')
+      .select(['hs.host_id', 's.version'])
+      .where('s.source', '=', 'kernel')
+      .execute();
+    expect(kernels.map((k) => k.version)).toEqual(Array(5).fill(KERNEL));
+    // Nothing changed: nothing to do.
+    expect((await threaded.run()).hosts).toBe(0);
+  });
+
+  it('fills the CVE’s publication date and description from the NVD feed', async () => {
+    const meta = await f.ds.vulnerabilities.meta('CVE-2022-43680');
+    expect(meta).toMatchObject({
+      cve_published: '2022-10-24T14:15:53.323Z',
+      cve_description: expect.stringMatching(/^In libexpat through 2\.4\.9/),
+    });
+    // CVEs the NVD file does not have keep nulls.
+    const other = await f.ds.db
+      .selectFrom('vulnerabilities')
+      .select(['cve', 'cve_published'])
+      .where('cve', '<>', 'CVE-2022-43680')
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    expect(other.cve_published).toBeNull();
+  });
+
+  it('the main-thread scan stores exactly what the worker stored', async () => {
+    const before = await openFindings(f.ds);
+    await f.ds.db
+      .updateTable('host_software_state')
+      .set({ scanned_checksum: '', release_key: '' })
+      .execute();
+    await f.ds.db.deleteFrom('software_cves').execute();
+    const inline = job(f, false);
+    expect(inline.threaded).toBe(false);
+    const r = await inline.run();
+    await inline.stop();
+    expect(r.error).toBeUndefined();
+    expect(r.hosts).toBe(5);
+    expect(await openFindings(f.ds)).toEqual(before);
+  });
+
+  it('a kernel upgrade moves the host’s kernel link', async () => {
+    const id = f.hostIds[4]!;
+    await f.ds.db
+      .updateTable('hosts')
+      .set({ kernel_version: '5.19.0-99-generic' })
+      .where('id', '=', id)
+      .execute();
+    // The scan looks at hosts whose list changed: mark this one changed.
+    await f.ds.db
+      .updateTable('host_software_state')
+      .set({ scanned_checksum: '' })
+      .where('host_id', '=', id)
+      .execute();
+    expect((await threaded.run()).hosts).toBe(1);
+    const kernels = await f.ds.db
+      .selectFrom('host_software as hs')
+      .innerJoin('software as s', 's.id', 'hs.software_id')
+      .select('s.version')
+      .where('s.source', '=', 'kernel')
+      .where('hs.host_id', '=', id)
+      .execute();
+    expect(kernels.map((k) => k.version)).toEqual(['5.19.0-99-generic']);
+  });
+
+  it('when the feeds change, findings they no longer produce are resolved on every host', async () => {
+    rmSync(join(f.feeds, 'com.ubuntu.kinetic.usn.oval.xml.gz'));
+    const r = await threaded.run();
+    expect(r.error).toBeUndefined();
+    expect(r.hosts).toBe(5); // the feed version is part of every host's scan key
+    expect(r.resolved).toBeGreaterThan(100);
+    expect(await openFindings(f.ds)).toEqual([]);
+    const resolved = await f.ds.db
+      .selectFrom('host_vulnerabilities')
+      .select(['host_id', 'resolved_at'])
+      .where('cve', '=', 'CVE-2022-43680')
+      .execute();
+    expect(resolved.map((x) => x.host_id).sort((a, b) => a - b)).toEqual(f.hostIds);
+    for (const x of resolved) expect(x.resolved_at).toEqual(expect.any(Number));
+    expect(
+      await f.ds.db.selectFrom('software_cves').select('id').executeTakeFirst(),
+    ).toBeUndefined();
+  });
+
+  it('stop() ends the worker; later runs are refused, not hung', async () => {
+    await threaded.stop();
+    const r = await threaded.run();
+    expect(r.error).toMatch(/stopped/);
+  });
+});

@@ -5,6 +5,7 @@ import { registerSession } from './commands/session.js';
 import { registerGet } from './commands/get.js';
 import { registerEnrollKit } from './commands/enroll-kit.js';
 import { registerQuery } from './commands/query.js';
+import { registerVuln } from './commands/vuln.js';
 
 const program = new Command('flotilla')
   .description('Flotilla: see into and act on every host through osquery')
@@ -14,6 +15,7 @@ registerSession(program);
 registerGet(program);
 registerEnrollKit(program);
 registerQuery(program);
+registerVuln(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof ApiError) console.error(`error: ${e.message} (HTTP ${e.status})`);

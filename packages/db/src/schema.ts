@@ -346,6 +346,7 @@ export interface Database {
   host_software_state: HostSoftwareStateTable;
   vulnerabilities: VulnerabilitiesTable;
   host_vulnerabilities: HostVulnerabilitiesTable;
+  vulnerability_host_counts: VulnerabilityHostCountsTable;
 }
 
 export interface SoftwareTitlesTable {
@@ -406,6 +407,14 @@ export interface VulnerabilitiesTable {
   hosts_count: Generated<number>;
   hosts_count_updated_at: Generated<number>;
   created_at: number;
+  updated_at: number;
+}
+
+/** Hosts exposed to a CVE per team (0: no team), as of the last count (migration 0012). */
+export interface VulnerabilityHostCountsTable {
+  cve: string;
+  team_id: number;
+  hosts_count: number;
   updated_at: number;
 }
 

@@ -184,6 +184,48 @@ describe.each(await testDialects())('vulnerability scan job on %s', (dialect) =>
     expect((await threaded.run()).hosts).toBe(0);
   });
 
+  it('counts exposed hosts per CVE and team after the scan (what the list shows)', async () => {
+    const teamId = await f.ds.teams.create('Blue', '', Date.now());
+    await f.ds.db
+      .updateTable('hosts')
+      .set({ team_id: teamId })
+      .where('id', 'in', [f.hostIds[3]!, f.hostIds[4]!])
+      .execute();
+    const before = Date.now();
+    await threaded.run(); // counts even when no host needs scanning (teams change too)
+    const page = { page: 0, perPage: 500 };
+    const order = { key: 'hosts_count' as const, direction: 'desc' as const };
+    const all = await f.ds.vulnerabilities.list({ visibleTeams: 'all' }, {}, page, order);
+    const expat = (l: typeof all) => l.rows.find((r) => r.cve === 'CVE-2022-43680');
+    expect(expat(all)).toMatchObject({
+      hosts_count: 5,
+      cve_published: '2022-10-24T14:15:53.323Z',
+    });
+    expect(expat(all)!.hosts_count_updated_at).toBeGreaterThanOrEqual(before);
+    expect(all.countsUpdatedAt).toBeGreaterThanOrEqual(before);
+    // The same as counting the open findings one by one.
+    const open = await openFindings(f.ds);
+    for (const r of all.rows.slice(0, 20)) {
+      const hosts = new Set(
+        open.filter((l) => l.split(' ')[1] === r.cve).map((l) => l.split(' ')[0]),
+      );
+      expect(r.hosts_count, r.cve).toBe(hosts.size);
+    }
+    expect(all.count).toBe(new Set(open.map((l) => l.split(' ')[1])).size);
+    const blue = await f.ds.vulnerabilities.list({ visibleTeams: [teamId] }, {}, page, order);
+    expect(expat(blue)?.hosts_count).toBe(2);
+    const noTeam = await f.ds.vulnerabilities.list(
+      { visibleTeams: 'all', teamId: 0 },
+      { cve: 'CVE-2022-43680' },
+      page,
+      order,
+    );
+    expect(noTeam.rows.map((r) => r.hosts_count)).toEqual([3]);
+    expect(noTeam.count).toBe(1);
+    const none = await f.ds.vulnerabilities.list({ visibleTeams: [] }, {}, page, order);
+    expect(none.count).toBe(0);
+  });
+
   it('fills the CVE’s publication date and description from the NVD feed', async () => {
     const meta = await f.ds.vulnerabilities.meta('CVE-2022-43680');
     expect(meta).toMatchObject({
@@ -247,6 +289,14 @@ describe.each(await testDialects())('vulnerability scan job on %s', (dialect) =>
     expect(r.hosts).toBe(5); // the feed version is part of every host's scan key
     expect(r.resolved).toBeGreaterThan(100);
     expect(await openFindings(f.ds)).toEqual([]);
+    // …and no longer counted.
+    const list = await f.ds.vulnerabilities.list(
+      { visibleTeams: 'all' },
+      {},
+      { page: 0, perPage: 10 },
+      { key: 'cve', direction: 'asc' },
+    );
+    expect(list.count).toBe(0);
     const resolved = await f.ds.db
       .selectFrom('host_vulnerabilities')
       .select(['host_id', 'resolved_at'])

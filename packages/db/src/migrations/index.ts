@@ -11,6 +11,7 @@ import * as m0008 from './0008-software-cves.js';
 import * as m0009 from './0009-host-software-ingest.js';
 import * as m0010 from './0010-cve-details.js';
 import * as m0011 from './0011-policy-queue-and-membership.js';
+import * as m0012 from './0012-vulnerability-host-counts.js';
 
 interface Step {
   up(db: Kysely<unknown>, types: ColumnTypes): Promise<void>;
@@ -29,6 +30,7 @@ const STEPS: Record<string, Step> = {
   '0009-host-software-ingest': m0009,
   '0010-cve-details': m0010,
   '0011-policy-queue-and-membership': m0011,
+  '0012-vulnerability-host-counts': m0012,
 };
 
 export class CodeMigrationProvider implements MigrationProvider {

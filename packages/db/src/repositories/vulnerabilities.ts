@@ -11,6 +11,7 @@ import {
 /** What the scanner needs to know about a host. */
 export interface ScanHostRow {
   id: number;
+  team_id: number | null;
   platform: string;
   os_version: string;
   code_name: string;
@@ -125,6 +126,18 @@ function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
   return out;
 }
 
+/** SQL condition on a counts alias `c` for a team scope (team 0: hosts in no team). */
+function countScope(scope: TeamScope): RawBuilder<unknown> {
+  const parts: RawBuilder<unknown>[] = [];
+  if (scope.visibleTeams !== 'all') {
+    parts.push(
+      scope.visibleTeams.length ? sql`c.team_id in (${sql.join(scope.visibleTeams)})` : sql`1 = 0`,
+    );
+  }
+  if (scope.teamId !== undefined) parts.push(sql`c.team_id = ${scope.teamId}`);
+  return parts.length ? sql.join(parts, sql` and `) : sql`1 = 1`;
+}
+
 /** `"3,1,2"` → sorted ids, without an intermediate array of strings. */
 function parseIdList(s: string): Int32Array {
   const out = new Int32Array((s.length + 1) >> 1);
@@ -165,7 +178,7 @@ export class VulnerabilityRepository {
    */
   async hostsToScan(feedKey: string, limit: number, afterId = 0): Promise<ScanHostRow[]> {
     const rows = await sql<ScanHostRow>`
-      select h.id, h.platform, h.os_version, h.code_name, h.kernel_version, st.checksum
+      select h.id, h.team_id, h.platform, h.os_version, h.code_name, h.kernel_version, st.checksum
       from host_software_state st join hosts h on h.id = st.host_id
       where st.host_id > ${afterId} and st.scanned_checksum <> st.checksum || ${`:${feedKey}`}
       order by st.host_id limit ${limit}`.execute(this.db);
@@ -511,24 +524,27 @@ export class VulnerabilityRepository {
   }
 
   private conditions(scope: TeamScope, f: VulnFilter): RawBuilder<unknown> {
-    const conds: RawBuilder<unknown>[] = [teamCondition(scope)];
+    const conds: RawBuilder<unknown>[] = [countScope(scope)];
     if (f.severity?.length) conds.push(sql`v.severity in (${sql.join(f.severity)})`);
     if (f.knownExploited) conds.push(sql`v.cisa_known_exploit = 1`);
     if (f.minEpss !== undefined) conds.push(sql`v.epss_probability >= ${f.minEpss}`);
-    if (f.cve) conds.push(sql`hv.cve = ${f.cve}`);
-    if (f.query) conds.push(likeAny(sql.ref('hv.cve'), f.query));
+    if (f.cve) conds.push(sql`c.cve = ${f.cve}`);
+    if (f.query) conds.push(likeAny(sql.ref('c.cve'), f.query));
     return sql.join(conds, sql` and `);
   }
 
-  /** CVEs open on visible hosts, with host counts computed for that scope. */
+  /**
+   * CVEs open on visible hosts, with host counts for that scope as of the last count (the scan
+   * job counts after each scan: counting live joins every host's software).
+   */
   async list(
     scope: TeamScope,
     f: VulnFilter,
     page: PageSpec,
     order: { key: VulnOrderKey; direction: 'asc' | 'desc' },
-  ): Promise<{ rows: VulnListRow[]; count: number }> {
+  ): Promise<{ rows: VulnListRow[]; count: number; countsUpdatedAt: number | null }> {
     const where = this.conditions(scope, f);
-    const base = sql`from open_host_vulnerabilities hv join hosts h on h.id = hv.host_id join vulnerabilities v on v.cve = hv.cve where ${where}`;
+    const base = sql`from vulnerability_host_counts c join vulnerabilities v on v.cve = c.cve where ${where}`;
     const dir = order.direction === 'desc' ? sql`desc` : sql`asc`;
     const nulls = order.direction === 'desc' ? sql`nulls last` : sql`nulls first`;
     const col =
@@ -540,20 +556,94 @@ export class VulnerabilityRepository {
     const rows = await sql<VulnListRow>`
       select v.cve, v.severity, v.cvss_score, v.epss_probability, v.cisa_known_exploit,
         v.kev_date_added, v.cve_published, v.cve_description, v.created_at,
-        v.hosts_count_updated_at, count(distinct hv.host_id) as hosts_count
+        max(c.updated_at) as hosts_count_updated_at, sum(c.hosts_count) as hosts_count
       ${base}
       group by v.cve, v.severity, v.cvss_score, v.epss_probability, v.cisa_known_exploit,
-        v.kev_date_added, v.cve_published, v.cve_description, v.created_at,
-        v.hosts_count_updated_at
+        v.kev_date_added, v.cve_published, v.cve_description, v.created_at
       order by ${col} ${dir} ${nulls}, v.cve asc
       limit ${page.perPage} offset ${page.page * page.perPage}`.execute(this.db);
-    const count = await sql<{ n: number }>`select count(distinct hv.cve) as n ${base}`.execute(
-      this.db,
-    );
+    const count = await sql<{ n: number; at: number | null }>`
+      select count(distinct c.cve) as n, max(c.updated_at) as at ${base}`.execute(this.db);
+    const at = count.rows[0]?.at;
     return {
-      rows: rows.rows.map((r) => ({ ...r, hosts_count: Number(r.hosts_count) })),
+      rows: rows.rows.map((r) => ({
+        ...r,
+        hosts_count: Number(r.hosts_count),
+        hosts_count_updated_at: Number(r.hosts_count_updated_at),
+      })),
       count: Number(count.rows[0]?.n ?? 0),
+      countsUpdatedAt: at === null || at === undefined ? null : Number(at),
     };
+  }
+
+  /** Every shared finding's (release, software version, CVE): what the host count needs. */
+  async sharedIndex(): Promise<Array<{ release_key: string; software_id: number; cve: string }>> {
+    return this.db
+      .selectFrom('software_cves')
+      .select(['release_key', 'software_id', 'cve'])
+      .execute();
+  }
+
+  /** Open host-specific findings (those not tied to a software version: the running kernel). */
+  async openHostSpecific(): Promise<Array<{ host_id: number; cve: string }>> {
+    return this.db
+      .selectFrom('host_vulnerabilities')
+      .select(['host_id', 'cve'])
+      .where('resolved_at', 'is', null)
+      .where('software_id', 'is', null)
+      .execute();
+  }
+
+  /** Hosts with a software inventory after `afterId`, with their release and team. */
+  async hostsForCount(
+    afterId: number,
+    limit: number,
+  ): Promise<Array<{ host_id: number; release_key: string; team_id: number | null }>> {
+    return this.db
+      .selectFrom('host_software_state as st')
+      .innerJoin('hosts as h', 'h.id', 'st.host_id')
+      .select(['st.host_id', 'st.release_key', 'h.team_id'])
+      .where('st.host_id', '>', afterId)
+      .orderBy('st.host_id')
+      .limit(limit)
+      .execute();
+  }
+
+  /** The stored host counts (CVE, team → hosts). */
+  async hostCounts(): Promise<Array<{ cve: string; team_id: number; hosts_count: number }>> {
+    return this.db
+      .selectFrom('vulnerability_host_counts')
+      .select(['cve', 'team_id', 'hosts_count'])
+      .execute();
+  }
+
+  /** Writes host counts counted at `nowMs`, and drops those now zero. */
+  async writeHostCounts(
+    counts: ReadonlyArray<{ cve: string; team_id: number; hosts_count: number }>,
+    gone: ReadonlyArray<{ cve: string; team_id: number }>,
+    nowMs: number,
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      for (const part of chunks(counts, 200)) {
+        await trx
+          .insertInto('vulnerability_host_counts')
+          .values(part.map((c) => ({ ...c, updated_at: nowMs })))
+          .onConflict((oc) =>
+            oc.columns(['cve', 'team_id']).doUpdateSet((eb) => ({
+              hosts_count: eb.ref('excluded.hosts_count'),
+              updated_at: eb.ref('excluded.updated_at'),
+            })),
+          )
+          .execute();
+      }
+      for (const g of gone) {
+        await trx
+          .deleteFrom('vulnerability_host_counts')
+          .where('cve', '=', g.cve)
+          .where('team_id', '=', g.team_id)
+          .execute();
+      }
+    });
   }
 
   async meta(

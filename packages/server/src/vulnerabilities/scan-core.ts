@@ -115,9 +115,37 @@ export interface ScanOptions {
 
 /** Milliseconds spent per phase of a scan (reads, engine, writes, waits). */
 export type ScanPhases = Record<
-  'catalog' | 'hosts' | 'links' | 'engine' | 'kernels' | 'writes' | 'write_waits' | 'sweep',
+  | 'catalog'
+  | 'hosts'
+  | 'links'
+  | 'engine'
+  | 'kernels'
+  | 'writes'
+  | 'write_waits'
+  | 'sweep'
+  | 'count',
   number
 >;
+
+/** Hosts exposed to each CVE per team, counted host by host (each host once per CVE). */
+class HostCounts {
+  readonly byCve = new Map<string, Map<number, number>>();
+  private readonly lastHost = new Map<string, number>();
+  /** Hosts already counted. */
+  readonly hosts = new Set<number>();
+
+  add(hostId: number, teamId: number | null, cves: Iterable<string>): void {
+    const team = teamId ?? 0;
+    this.hosts.add(hostId);
+    for (const cve of cves) {
+      if (this.lastHost.get(cve) === hostId) continue;
+      this.lastHost.set(cve, hostId);
+      let byTeam = this.byCve.get(cve);
+      if (!byTeam) this.byCve.set(cve, (byTeam = new Map()));
+      byTeam.set(team, (byTeam.get(team) ?? 0) + 1);
+    }
+  }
+}
 
 /** Write transactions in order, each started only after the gap since the previous one. */
 class WriteQueue {
@@ -267,6 +295,7 @@ export class ScanRunner {
       writes: 0,
       write_waits: 0,
       sweep: 0,
+      count: 0,
     };
     report.phase_ms = phases;
     const timed = async <T>(phase: keyof ScanPhases, fn: () => Promise<T>): Promise<T> => {
@@ -286,7 +315,12 @@ export class ScanRunner {
     const groupsDone = new WeakMap<readonly Finding[], Map<string, number>>();
     const cvesWritten = new Set<string>();
     // Hosts with the same list, release and kernel have the same findings.
-    const groups = new Map<string, { own: FindingInput[]; count: number }>();
+    const groups = new Map<
+      string,
+      { own: FindingInput[]; count: number; cves: readonly string[] | null }
+    >();
+    // Hosts scanned now are counted from their findings as they are evaluated.
+    const counts = new HostCounts();
 
     let cursor = 0;
     while (!stopped()) {
@@ -343,7 +377,7 @@ export class ScanRunner {
               cve_description: d?.description ?? null,
             });
           }
-          groups.set(keyOf.get(h.id)!, { own: found.own, count: found.count });
+          groups.set(keyOf.get(h.id)!, { own: found.own, count: found.count, cves: found.cves });
           report.evaluated++;
           if (writes.due() || j % 25 === 24) {
             // Queued writes go in between hosts, once the gap since the last one has passed.
@@ -372,6 +406,7 @@ export class ScanRunner {
       const perHost: HostFindings[] = [];
       for (const h of hosts) {
         const g = groups.get(keyOf.get(h.id)!)!;
+        if (g.cves) counts.add(h.id, h.team_id, g.cves);
         perHost.push({
           host: h,
           releaseKey: releaseKeyOf(osReleaseOf(h)),
@@ -400,11 +435,94 @@ export class ScanRunner {
         });
       }
       report.hosts += hosts.length;
+      // Later pages' hosts with a list seen here are counted in the count pass (memory).
+      for (const k of repKeys) {
+        const g = groups.get(k);
+        if (g) g.cves = null;
+      }
       await writes.pump();
     }
     // What is queued is consistent (shared findings before the hosts marked scanned).
     await writes.drain();
     if (!stopped()) await timed('sweep', () => this.sweep(feedKey, writes, report, stopped));
+    // Host counts per CVE, after every scan: findings, hosts and their teams change between.
+    if (!stopped()) await timed('count', () => this.countHosts(counts, writes, stopped));
+  }
+
+  /**
+   * Counts the hosts exposed to each CVE, per team, from the stored findings: host by host,
+   * its software ids (read host-major) against the shared findings of its release, plus its
+   * host-specific findings. Writes the counts that the vulnerability list shows.
+   */
+  private async countHosts(
+    counts: HostCounts,
+    writes: WriteQueue,
+    stopped: () => boolean,
+  ): Promise<void> {
+    // release → software id → CVEs, and which software ids are in any (most are not).
+    const shared = new Map<string, Map<number, string[]>>();
+    let exposedIds = new Uint8Array(this.loadedUpTo + 1);
+    for (const r of await this.ds.vulnerabilities.sharedIndex()) {
+      let bySoftware = shared.get(r.release_key);
+      if (!bySoftware) shared.set(r.release_key, (bySoftware = new Map()));
+      const list = bySoftware.get(r.software_id);
+      if (list) list.push(r.cve);
+      else bySoftware.set(r.software_id, [r.cve]);
+      if (r.software_id >= exposedIds.length) {
+        const grown = new Uint8Array(r.software_id * 2 + 1);
+        grown.set(exposedIds);
+        exposedIds = grown;
+      }
+      exposedIds[r.software_id] = 1;
+    }
+    const own = new Map<number, string[]>();
+    for (const r of await this.ds.vulnerabilities.openHostSpecific()) {
+      const list = own.get(r.host_id);
+      if (list) list.push(r.cve);
+      else own.set(r.host_id, [r.cve]);
+    }
+    let after = 0;
+    for (;;) {
+      if (stopped()) return;
+      const page = await this.ds.vulnerabilities.hostsForCount(after, 250);
+      if (page.length === 0) break;
+      after = page[page.length - 1]!.host_id;
+      const hosts = page.filter((h) => !counts.hosts.has(h.host_id));
+      const exposed = hosts.filter((h) => shared.has(h.release_key)).map((h) => h.host_id);
+      const links =
+        exposed.length > 0 ? await this.ds.vulnerabilities.softwareIdsOf(exposed) : undefined;
+      for (const h of hosts) {
+        const cves: string[] = [];
+        const bySoftware = shared.get(h.release_key);
+        const ids = links?.byHost.get(h.host_id);
+        if (bySoftware && ids) {
+          for (let i = 0; i < ids.length; i++) {
+            const id = ids[i]!;
+            if (id >= exposedIds.length || exposedIds[id] === 0) continue;
+            const list = bySoftware.get(id);
+            if (list) for (const c of list) cves.push(c);
+          }
+        }
+        for (const c of own.get(h.host_id) ?? []) cves.push(c);
+        counts.add(h.host_id, h.team_id, cves);
+      }
+      await writes.pump();
+      await this.pacing.cpu();
+    }
+    const rows: Array<{ cve: string; team_id: number; hosts_count: number }> = [];
+    for (const [cve, byTeam] of counts.byCve)
+      for (const [t, n] of byTeam) rows.push({ cve, team_id: t, hosts_count: n });
+    const keep = new Set(rows.map((r) => `${r.cve}\u0000${r.team_id}`));
+    const gone = (await this.ds.vulnerabilities.hostCounts()).filter(
+      (r) => !keep.has(`${r.cve}\u0000${r.team_id}`),
+    );
+    const now = this.clock();
+    for (let i = 0; i < Math.max(rows.length, gone.length); i += 200) {
+      const part = rows.slice(i, i + 200);
+      const drop = gone.slice(i, i + 200);
+      writes.push(() => this.ds.vulnerabilities.writeHostCounts(part, drop, now));
+    }
+    await writes.drain();
   }
 
   /**
@@ -490,7 +608,7 @@ export class ScanRunner {
     ids: ArrayLike<number>,
     kernelId: number | undefined,
     acc: EvalState,
-  ): { own: FindingInput[]; count: number; metas: Finding[] } {
+  ): { own: FindingInput[]; count: number; metas: Finding[]; cves: string[] } {
     const packages: InstalledPackage[] = [];
     for (let i = 0; i < ids.length; i++) {
       const p = this.packages[ids[i]!];
@@ -500,13 +618,19 @@ export class ScanRunner {
     const releaseKey = releaseKeyOf(os);
     const kernel = h.kernel_version;
     const kernelPackage = kernel ? `linux-image-${kernel}` : '';
-    const out = { own: [] as FindingInput[], count: 0, metas: [] as Finding[] };
+    const out = {
+      own: [] as FindingInput[],
+      count: 0,
+      metas: [] as Finding[],
+      cves: [] as string[],
+    };
     for (const group of scanner.scanHostGrouped({
       os,
       ...(kernel ? { kernel } : {}),
       packages,
     })) {
       out.count += group.length;
+      for (const f of group) out.cves.push(f.cve); // (duplicates are counted once)
       // Groups are shared, frozen arrays (one per release and package version): most name one
       // package version, so its software row is found once and a group already written for
       // this release and row is skipped whole.

@@ -181,7 +181,12 @@ export class VulnScanJob {
       feedsUrl: this.opts.feedsUrl,
       writeGapMs: this.opts.writeGapMs ?? (this.ds.dialect === 'sqlite' ? 5 : 0),
     };
-    const w = new Worker(new URL('./scan-worker-boot.mjs', import.meta.url), { workerData: data });
+    const w = new Worker(new URL('./scan-worker-boot.mjs', import.meta.url), {
+      workerData: data,
+      // The scan allocates many short-lived objects: a larger young generation means fewer
+      // scavenges (engine time at 20,000 hosts: 4.7 s with the default, 3.8 s with this).
+      resourceLimits: { maxYoungGenerationSizeMb: 64 },
+    });
     // A scan in progress must not keep the process alive on its own.
     w.unref();
     w.on('message', (m: FromScanWorker) => this.onMessage(m));

@@ -54,7 +54,7 @@ export class VulnerabilityService {
       throw invalid('cve must look like CVE-2024-12345', [{ name: 'cve', reason: 'malformed' }]);
     const page = { page: q.page ?? 0, perPage: q.per_page ?? 20 };
     const now = Date.now();
-    const { rows, count } = await this.ds.vulnerabilities.list(
+    const { rows, count, countsUpdatedAt } = await this.ds.vulnerabilities.list(
       scope,
       {
         severity: this.severities(q.severity),
@@ -71,8 +71,8 @@ export class VulnerabilityService {
         cve: r.cve,
         created_at: iso(r.created_at),
         hosts_count: r.hosts_count,
-        // Host counts are computed for this request (and this actor's teams).
-        hosts_count_updated_at: iso(now),
+        // Counted by the scan job after each scan (for this actor's teams here).
+        hosts_count_updated_at: iso(r.hosts_count_updated_at),
         details_link: `${NVD}${r.cve}`,
         severity: r.severity,
         cvss_score: r.cvss_score,
@@ -82,7 +82,8 @@ export class VulnerabilityService {
         cve_description: r.cve_description,
       })),
       count,
-      counts_updated_at: iso(now),
+      // Never counted yet: nothing to show, as of now.
+      counts_updated_at: iso(countsUpdatedAt ?? now),
       meta: {
         has_next_results: (page.page + 1) * page.perPage < count,
         has_previous_results: page.page > 0,

@@ -62,6 +62,11 @@ function walk(dir: string, root = dir): string[] {
   return out;
 }
 
+/** Whether a directory holds any file that looks like a feed (by name). */
+export function hasFeedFiles(dir: string): boolean {
+  return walk(dir).length > 0;
+}
+
 /**
  * Feeds from a directory, with a last-good copy of every file that ever loaded (kept under
  * `goodDir`), so a corrupt, truncated or unknown-format update is refused with a clear message

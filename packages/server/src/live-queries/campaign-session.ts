@@ -46,6 +46,7 @@ export class CampaignSession {
   private listeners: Array<(e: SessionEvent) => void> = [];
   private timer: NodeJS.Timeout | undefined;
   private done = false;
+  private onlineCount: number | undefined;
   private readonly finishedWaiters: Array<() => void> = [];
 
   constructor(
@@ -63,10 +64,14 @@ export class CampaignSession {
     this.timer.unref();
   }
 
+  /** Targets online (counted once, then kept: it is read twice per result). */
   get online(): number {
-    let n = 0;
-    for (const h of this.hosts.values()) if (h.online) n++;
-    return n;
+    if (this.onlineCount === undefined) {
+      let n = 0;
+      for (const h of this.hosts.values()) if (h.online) n++;
+      this.onlineCount = n;
+    }
+    return this.onlineCount;
   }
 
   get targets(): number {
@@ -135,7 +140,10 @@ export class CampaignSession {
     if (this.responded.has(r.host_id) || !this.hosts.has(r.host_id)) return;
     this.responded.add(r.host_id);
     const host = this.hosts.get(r.host_id)!;
-    if (!host.online) host.online = true; // it answered, so it is online now
+    if (!host.online) {
+      host.online = true; // it answered, so it is online now
+      if (this.onlineCount !== undefined) this.onlineCount++;
+    }
     let result = r;
     if (this.capped) result = { ...r, rows: [] };
     else if (this.rows + r.rows.length > this.maxRows) {

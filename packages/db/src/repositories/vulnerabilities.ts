@@ -518,9 +518,22 @@ export class VulnerabilityRepository {
     return rows.length;
   }
 
-  /** Drops shared findings the feeds `feedKey` no longer produce (after their resolution). */
-  async dropStaleShared(feedKey: string): Promise<void> {
-    await this.db.deleteFrom('software_cves').where('feeds_version', '<>', feedKey).execute();
+  /**
+   * Drops up to `limit` shared findings the feeds `feedKey` no longer produce (after their
+   * resolution); returns how many, so the caller repeats in small transactions.
+   */
+  async dropStaleShared(feedKey: string, limit: number): Promise<number> {
+    const r = await this.db
+      .deleteFrom('software_cves')
+      .where('id', 'in', (sub) =>
+        sub
+          .selectFrom('software_cves')
+          .select('id')
+          .where('feeds_version', '<>', feedKey)
+          .limit(limit),
+      )
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   private conditions(scope: TeamScope, f: VulnFilter): RawBuilder<unknown> {

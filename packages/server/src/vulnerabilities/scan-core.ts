@@ -16,8 +16,11 @@ import {
   type VulnDatabase,
 } from '@flotilla/vuln';
 
-/** Bumped when the way findings are stored changes, so every host is scanned again. */
-export const STORAGE = 'shared1';
+/**
+ * Bumped when what a scan stores changes, so every host is scanned again once: `shared2`
+ * (NVD publication dates and descriptions, host counts per CVE).
+ */
+export const STORAGE = 'shared2';
 
 /** osquery table (software source) → the package type the engine matches on. */
 const PACKAGE_TYPES: Record<string, string> = {
@@ -528,7 +531,7 @@ export class ScanRunner {
   /**
    * After a complete scan under new feeds: shared findings those feeds no longer produce are
    * resolved on every host that had them (host by host, written in small transactions), then
-   * dropped. Nothing to do (one indexed probe) when the feeds did not change.
+   * dropped. When the feeds did not change, one look at the shared findings finds nothing.
    */
   private async sweep(
     feedKey: string,
@@ -551,8 +554,13 @@ export class ScanRunner {
       await writes.drain();
       await this.pacing.cpu();
     }
-    if (!stopped()) writes.push(() => this.ds.vulnerabilities.dropStaleShared(feedKey));
-    await writes.drain();
+    let dropped = 1;
+    while (dropped > 0 && !stopped()) {
+      writes.push(async () => {
+        dropped = await this.ds.vulnerabilities.dropStaleShared(feedKey, 500);
+      });
+      await writes.drain();
+    }
   }
 
   /**

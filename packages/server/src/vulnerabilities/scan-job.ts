@@ -73,11 +73,11 @@ export class VulnScanJob {
     };
     const forward: ScanLog = (level, fields, msg) => this.log[level](fields, msg);
     if (opts.thread && ds.location) {
-      const job = this; // eslint-disable-line @typescript-eslint/no-this-alias
+      const status = (): FeedStoreStatus => this.remoteStatus;
       this.feeds = {
         dir: opts.feedsDir,
         get status() {
-          return job.remoteStatus;
+          return status();
         },
         reload: async (force = false) => {
           const m = await this.request({ type: 'reload', id: 0, force });
@@ -142,7 +142,7 @@ export class VulnScanJob {
       // The worker finishes its current write step, closes its connection and exits.
       const done = await Promise.race([
         this.workerExit.then(() => true),
-        sleep(30_000).then(() => false),
+        sleep(30_000, undefined, { ref: false }).then(() => false),
       ]);
       if (!done) await w.terminate();
     }

@@ -21,7 +21,9 @@ const { values } = parseArgs({
   options: {
     hosts: { type: 'string', default: '4000' },
     reads: { type: 'string', default: '40000' },
-    port: { type: 'string', default: '18700' },
+    port: { type: 'string', default: '18710' },
+    // V8 CPU profile of the server into bench/profiles/ (summarise with profile-summary.ts).
+    profile: { type: 'boolean', default: false },
   },
 });
 const HOSTS = Number(values.hosts);
@@ -39,7 +41,14 @@ const cpu = (pid: number) => {
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-lqbench-'));
 const server = spawn(
   process.execPath,
-  ['--import', 'tsx', join(ROOT, 'packages/cli/src/main.ts'), 'serve'],
+  [
+    ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'profiles')}`] : []),
+    '--max-semi-space-size=64',
+    '--import',
+    'tsx',
+    join(ROOT, 'packages/cli/src/main.ts'),
+    'serve',
+  ],
   {
     env: {
       ...process.env,

@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import type { Database } from '../../schema.js';
@@ -21,6 +22,7 @@ export function connectSqlite(file: string): { db: Kysely<Database>; raw: SQLite
   raw.pragma('busy_timeout = 5000');
   raw.pragma('cache_size = -65536');
   cacheStatements(raw, 500);
+  if (file !== ':memory:') checkpointInBackground(raw, file);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
   return { db, raw };
 }
@@ -46,4 +48,38 @@ function cacheStatements(raw: SQLite.Database, max: number): void {
     if (cache.size > max) cache.delete(cache.keys().next().value!);
     return stmt;
   }) as typeof raw.prepare;
+}
+
+// Runs in a worker thread (CommonJS, `eval`): a connection of its own that checkpoints.
+const CHECKPOINTER = `
+const { workerData } = require('node:worker_threads');
+const SQLite = require('better-sqlite3');
+const db = new SQLite(workerData.file);
+db.pragma('busy_timeout = 1000');
+setInterval(() => {
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+  } catch {
+    // busy or closing: the next round tries again
+  }
+}, workerData.intervalMs);
+`;
+
+/**
+ * A WAL checkpoint copies the log's pages into the database file and syncs it: tens of
+ * milliseconds under write load, spent by whichever commit crossed the threshold, on the event
+ * loop (better-sqlite3 is synchronous), so every request waits behind it. Checkpoints run in a
+ * background thread instead, with its own connection; PASSIVE never waits for or blocks
+ * writers, and writers restart the log once it has been copied.
+ */
+function checkpointInBackground(raw: SQLite.Database, file: string, intervalMs = 250): void {
+  raw.pragma('wal_autocheckpoint = 0');
+  const worker = new Worker(CHECKPOINTER, { eval: true, workerData: { file, intervalMs } });
+  worker.unref();
+  worker.on('error', () => undefined); // checkpoints fall back to the close-time one
+  const close = raw.close.bind(raw);
+  raw.close = (() => {
+    void worker.terminate();
+    return close();
+  }) as typeof raw.close;
 }

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Destination, LogType } from './destinations/destination.js';
-import { loadCursor, saveCursor, WriteAheadLog, type Cursor } from './wal.js';
+import { loadCursor, saveCursor, saveCursorAsync, WriteAheadLog, type Cursor } from './wal.js';
 
 export const LOG_TYPES: readonly LogType[] = ['result', 'status', 'audit'];
 
@@ -78,7 +78,8 @@ class Delivery {
       try {
         await this.dest.deliver(this.type, lines);
         this.cursor = next;
-        saveCursor(this.cursorFile, next);
+        // Synced off the event loop: a sync here held every check-in for the disk's latency.
+        await saveCursorAsync(this.cursorFile, next);
         this.stats.delivered_lines += lines.length;
         this.stats.delivered_batches++;
         this.backoff = MIN_BACKOFF_MS;

@@ -12,7 +12,7 @@ import {
   writeFileSync,
   readFileSync,
 } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** A position in the log: a segment number and a byte offset inside it. */
@@ -182,6 +182,19 @@ export function saveCursor(file: string, c: Cursor): void {
     closeSync(fd);
   }
   renameSync(tmp, file);
+}
+
+/** `saveCursor` without holding the event loop during the sync (the delivery loop's). */
+export async function saveCursorAsync(file: string, c: Cursor): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(JSON.stringify(c));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
 }
 
 export function loadCursor(file: string): Cursor | undefined {

@@ -48,6 +48,29 @@ export interface PolicyTransition {
   at: number;
 }
 
+/** How a policy's passing and failing host counts move. */
+export interface CountDelta {
+  pass: number;
+  fail: number;
+}
+
+export interface ApplyOptions {
+  /** automation → policies whose new failures it wants queued in the same transaction. */
+  automations?: ReadonlyMap<string, ReadonlySet<number>> | undefined;
+  /**
+   * Collect the policies' count changes here instead of writing them (the caller writes them
+   * once for many transactions with `addCounts`: every transaction would otherwise update
+   * every policy's row).
+   */
+  counts?: Map<number, CountDelta> | undefined;
+  /**
+   * Awaited after every statement. On SQLite a statement holds the event loop while it runs
+   * (better-sqlite3 is synchronous): a pace that yields now and then lets other work run in
+   * the middle of a large transaction, which costs far less per row than many small ones.
+   */
+  pace?: (() => Promise<void> | undefined) | undefined;
+}
+
 /** A queued automation delivery, leased to the process that claimed it. */
 export interface QueuedDelivery {
   id: number;
@@ -111,6 +134,7 @@ const ENQUEUE = [
   'ON CONFLICT (automation, policy_id, host_id) DO NOTHING',
 ] as const;
 const UNQUEUE = 'DELETE FROM policy_automation_queue WHERE policy_id = ? AND host_id = ?';
+const MARK_REPORTED = 'UPDATE hosts SET policy_updated_at = ? WHERE id IN';
 
 type Run = (text: string, params: readonly unknown[]) => Promise<QueryResult<unknown>>;
 
@@ -173,7 +197,7 @@ function valuesText(
   return out;
 }
 
-/** Inserts flat `params` (`cols` per row) in pieces of 128, 64 … 1 rows. */
+/** Inserts flat `params` (`cols` per row) in pieces of 64, 32 … 1 rows. */
 async function insertRows(
   run: Run,
   d: DialectName,
@@ -182,11 +206,33 @@ async function insertRows(
   params: readonly unknown[],
 ): Promise<void> {
   let at = 0;
-  for (let size = 128; size >= 1; size /= 2) {
+  for (let size = 64; size >= 1; size /= 2) {
     while (params.length - at >= size * cols) {
       await run(valuesText(d, stmt, cols, size), params.slice(at, at + size * cols));
       at += size * cols;
     }
+  }
+}
+
+async function markReported(
+  run: Run,
+  d: DialectName,
+  hostIds: readonly number[],
+  at: number,
+): Promise<void> {
+  const sorted = [...hostIds].sort((a, b) => a - b);
+  for (const ids of chunks(sorted, 256))
+    await run(inList(d, MARK_REPORTED, ids.length), [at, ...padded(ids)]);
+}
+
+// In id order, so concurrent writers (several processes) lock policy rows in one order.
+async function writeCounts(
+  run: Run,
+  d: DialectName,
+  deltas: ReadonlyMap<number, CountDelta>,
+): Promise<void> {
+  for (const [pid, dl] of [...deltas].sort((a, b) => a[0] - b[0])) {
+    if (dl.pass || dl.fail) await run(text(d, UPDATE_COUNTS), [dl.pass, dl.fail, pid]);
   }
 }
 
@@ -426,7 +472,7 @@ export class PolicyRepository {
    * policy counts and per-host failing counts move by the transitions, and every pass↔fail
    * change (and a host's first pass or fail) is appended to the history. A host that starts
    * failing a policy listed in `automations` gets a queued delivery in the same transaction;
-   * one that passes again leaves that queue.
+   * one that passes again leaves that queue. The hosts' `policy_updated_at` is set too.
    *
    * The statements are written by hand (fixed texts, reused prepared statements): this runs
    * for every reporting host, and compiling through the query builder showed in profiles.
@@ -434,23 +480,34 @@ export class PolicyRepository {
   async applyResults(
     batch: readonly HostPolicyResults[],
     policies: ReadonlyMap<number, PolicyFacts>,
-    automations: ReadonlyMap<string, ReadonlySet<number>> = NO_AUTOMATIONS,
+    opts: ApplyOptions = {},
   ): Promise<PolicyTransition[]> {
     if (!batch.length) return [];
     const d = this.dialect;
-    return this.db.transaction().execute(async (trx) => {
-      const run = (text: string, params: readonly unknown[]) =>
-        trx.executeQuery(CompiledQuery.raw(text, params as unknown[]));
-      const hostIds = [...new Set(batch.map((b) => b.hostId))];
+    const automations = opts.automations ?? NO_AUTOMATIONS;
+    const hostIds = [...new Set(batch.map((b) => b.hostId))];
+    // The hosts' `policy_updated_at` (one time for the batch: its earliest report).
+    const reportedAt = Math.min(...batch.map((b) => b.at));
+    const reported: number[] = [];
+    const pace = opts.pace;
+    const out = await this.db.transaction().execute(async (trx) => {
+      const run = async (text: string, params: readonly unknown[]) => {
+        const r = await trx.executeQuery(CompiledQuery.raw(text, params as unknown[]));
+        if (pace) await pace();
+        return r;
+      };
 
       const names = new Map<number, string>();
       for (const ids of chunks(hostIds, 256)) {
         const r = await run(inList(d, SELECT_HOSTS, ids.length), padded(ids));
-        for (const h of r.rows as Array<{ id: number; hostname: string; computer_name: string }>)
+        for (const h of r.rows as Array<{ id: number; hostname: string; computer_name: string }>) {
           names.set(h.id, h.hostname || h.computer_name);
+          reported.push(h.id);
+        }
       }
       const current = new Map<number, Map<number, { passes: PolicyResult; known: PolicyResult }>>();
-      for (const ids of chunks(hostIds, 64)) {
+      // A few hosts per statement: each returns ~50 rows per host, and a statement runs whole.
+      for (const ids of chunks(hostIds, 16)) {
         const r = await run(inList(d, SELECT_MEMBERSHIP, ids.length), padded(ids));
         for (const m of r.rows as Array<{
           policy_id: number;
@@ -471,7 +528,7 @@ export class PolicyRepository {
       }
 
       const upserts: unknown[] = [];
-      const deltas = new Map<number, { pass: number; fail: number }>();
+      const deltas = new Map<number, CountDelta>();
       const changes: Array<PolicyTransition & { hostTeamId: number | null }> = [];
       const statuses: unknown[] = [];
       const queued: unknown[] = [];
@@ -527,10 +584,15 @@ export class PolicyRepository {
       }
 
       await insertRows(run, d, UPSERT_MEMBERSHIP, 5, upserts);
-      // In id order, so concurrent writers (several processes) lock policy rows in one order.
-      for (const [pid, dl] of [...deltas].sort((a, b) => a[0] - b[0])) {
-        if (dl.pass || dl.fail) await run(text(d, UPDATE_COUNTS), [dl.pass, dl.fail, pid]);
-      }
+      if (opts.counts) {
+        for (const [pid, dl] of deltas) {
+          const to = opts.counts.get(pid);
+          if (to) {
+            to.pass += dl.pass;
+            to.fail += dl.fail;
+          } else opts.counts.set(pid, dl);
+        }
+      } else await writeCounts(run, d, deltas);
       await insertRows(run, d, UPSERT_HOST_STATUS, 4, statuses);
       const history: unknown[] = [];
       for (const c of changes) {
@@ -549,8 +611,33 @@ export class PolicyRepository {
       await insertRows(run, d, INSERT_HISTORY, 8, history);
       await insertRows(run, d, ENQUEUE, 6, queued);
       for (const [pid, hid] of unqueue) await run(text(d, UNQUEUE), [pid, hid]);
+      // SQLite has one writer, so this cannot deadlock with the check-in path's host writes.
+      if (d === 'sqlite') await markReported(run, d, reported, reportedAt);
       return changes.map(({ hostTeamId: _, ...t }) => t);
     });
+    // On PostgreSQL on its own, after the commit: host rows are locked briefly and alone.
+    if (d === 'postgres')
+      await markReported(
+        (t, p) => this.db.executeQuery(CompiledQuery.raw(t, p as unknown[])),
+        d,
+        reported,
+        reportedAt,
+      ).catch(() => undefined); // only the host's "policies updated at" time; next report sets it
+    return out;
+  }
+
+  /** Moves the policies' passing and failing counts (deltas `applyResults` collected). */
+  async addCounts(deltas: ReadonlyMap<number, CountDelta>): Promise<void> {
+    if (![...deltas.values()].some((dl) => dl.pass || dl.fail)) return;
+    await this.db
+      .transaction()
+      .execute((trx) =>
+        writeCounts(
+          (t, p) => trx.executeQuery(CompiledQuery.raw(t, p as unknown[])),
+          this.dialect,
+          deltas,
+        ),
+      );
   }
 
   /**

@@ -1,4 +1,5 @@
 import type {
+  CountDelta,
   Datastore,
   HostPolicyResults,
   PolicyFacts,
@@ -21,13 +22,10 @@ export const POLICIES_CHANGED = 'policies.changed';
 const LABEL_REFRESH_MS = 10_000;
 /** Recompute counts from results this often, to absorb deleted and moved hosts. */
 const RECONCILE_MS = 10 * 60_000;
-/**
- * Results transactions are sized to take about this long: on SQLite a transaction holds the
- * event loop (better-sqlite3 is synchronous), so check-ins wait at most this long behind one.
- */
-const WRITE_SLICE_MS = 2;
-/** Hosts per results transaction, at most (PostgreSQL, where writes do not hold the loop). */
-const WRITE_CHUNK_MAX = 100;
+/** Hosts per results transaction. */
+const WRITE_CHUNK = 50;
+/** On SQLite, the results writer yields to the event loop after about this long. */
+const WRITE_SLICE_MS = 1;
 /** An unanswered ask is repeated after this long. */
 const ASK_DEBOUNCE_MS = 60_000;
 
@@ -36,6 +34,12 @@ interface LivePolicy extends PolicyFacts {
   query: string;
   platform: string;
   updatedAt: number;
+  /**
+   * When this process first had this version of the policy: hosts asked before then did not
+   * get it, even if they were asked after `updatedAt` (the write and this process's reload are
+   * not one instant), so "changed since the host was asked" compares with this.
+   */
+  loadedAt: number;
   include: number[];
   exclude: number[];
 }
@@ -51,7 +55,7 @@ export type TransitionListener = (transitions: PolicyTransition[]) => void;
 export class PolicyQuerySource implements QuerySource {
   readonly prefix = POLICY_PREFIX;
   private policies: LivePolicy[] = [];
-  private facts = new Map<number, PolicyFacts>();
+  private facts = new Map<number, LivePolicy>();
   private newest = 0;
   private labelMembers = new Map<number, Set<number>>();
   private labelsLoadedAt = 0;
@@ -67,8 +71,6 @@ export class PolicyQuerySource implements QuerySource {
   private readonly listeners: TransitionListener[] = [];
   /** Set by `useAutomations`. */
   automations: PolicyAutomations | undefined;
-  /** Hosts per transaction, adapted to WRITE_SLICE_MS from the last ones' cost. */
-  private chunk = 10;
   private stopped = false;
   private reloading: Promise<void> = Promise.resolve();
 
@@ -131,9 +133,20 @@ export class PolicyQuerySource implements QuerySource {
   async reload(): Promise<void> {
     const rows = await this.ds.policies.all();
     const labels = await this.ds.policies.labels(rows.map((r) => r.id));
+    const before = this.facts;
+    const first = this.policies.length === 0 && this.newest === 0;
+    const now = this.clock();
     this.policies = rows.map((r) => {
       const refs = labels.get(r.id) ?? [];
+      const prev = before.get(r.id);
+      const loadedAt =
+        prev?.updatedAt === r.updated_at
+          ? prev.loadedAt
+          : first
+            ? r.updated_at
+            : Math.max(r.updated_at, now);
       return {
+        loadedAt,
         id: r.id,
         name: r.name,
         query: r.query,
@@ -146,7 +159,7 @@ export class PolicyQuerySource implements QuerySource {
       };
     });
     this.facts = new Map(this.policies.map((p) => [p.id, p]));
-    this.newest = this.policies.reduce((m, p) => Math.max(m, p.updatedAt), 0);
+    this.newest = this.policies.reduce((m, p) => Math.max(m, p.loadedAt), 1);
     await this.loadLabelMembers();
   }
 
@@ -210,7 +223,7 @@ export class PolicyQuerySource implements QuerySource {
     this.recheck.delete(host.id);
     let out: Record<string, string> | undefined;
     for (const p of this.policies) {
-      if (!due && p.updatedAt <= host.policyUpdatedAt) continue;
+      if (!due && p.loadedAt <= host.policyUpdatedAt) continue;
       if (!this.applies(p, host)) continue;
       (out ??= {})[POLICY_PREFIX + p.id] = p.query;
     }
@@ -235,8 +248,9 @@ export class PolicyQuerySource implements QuerySource {
     const results = this.pendingResults.get(host.id);
     this.pendingResults.delete(host.id);
     if (!results) return;
-    host.policyUpdatedAt = now;
-    this.writes.update(host.id, { policy_updated_at: now });
+    // As of the ask: a policy created between the read and this write is asked next time.
+    host.policyUpdatedAt = host.policyAskedAt > 0 ? Math.min(now, host.policyAskedAt) : now;
+    // The stored `policy_updated_at` is written with the results (one statement per batch).
     this.queue.push({ hostId: host.id, hostTeamId: host.teamId, at: now, results });
   }
 
@@ -248,18 +262,32 @@ export class PolicyQuerySource implements QuerySource {
   private async writeResults(batch: HostPolicyResults[]): Promise<void> {
     // The host row must exist before results reference it.
     await this.writes.flush().catch(() => undefined);
-    const sqlite = this.ds.dialect === 'sqlite';
-    for (let i = 0; i < batch.length;) {
-      const n = sqlite ? this.chunk : WRITE_CHUNK_MAX;
-      const chunk = batch.slice(i, i + n);
-      i += chunk.length;
-      const t0 = performance.now();
+    // On SQLite a statement holds the event loop while it runs: large transactions (cheap per
+    // row) are written in slices of about WRITE_SLICE_MS, with check-ins served in between.
+    let sliceStart = performance.now();
+    const pace =
+      this.ds.dialect === 'sqlite'
+        ? () => {
+            if (performance.now() - sliceStart < WRITE_SLICE_MS) return undefined;
+            return new Promise<void>((r) =>
+              setImmediate(() => {
+                sliceStart = performance.now();
+                r();
+              }),
+            );
+          }
+        : undefined;
+    // Policy counts move once per batch, not in every transaction (each would rewrite every
+    // policy's row); the counts reconcile at start and every RECONCILE_MS if a write is lost.
+    const counts = new Map<number, CountDelta>();
+    for (let i = 0; i < batch.length; i += WRITE_CHUNK) {
+      const chunk = batch.slice(i, i + WRITE_CHUNK);
       try {
-        const transitions = await this.ds.policies.applyResults(
-          chunk,
-          this.facts,
-          this.automations?.queueTargets(),
-        );
+        const transitions = await this.ds.policies.applyResults(chunk, this.facts, {
+          automations: this.automations?.queueTargets(),
+          counts,
+          pace,
+        });
         if (transitions.length) {
           this.automations?.written(transitions);
           for (const l of this.listeners) l(transitions);
@@ -268,15 +296,11 @@ export class PolicyQuerySource implements QuerySource {
         // Lost results are asked again at the next interval.
         this.log.error({ err, hosts: chunk.length }, 'writing policy results failed');
       }
-      if (sqlite) {
-        // Size the next transaction from this one's cost per host (first results cost several
-        // times what unchanged ones do), moving gradually so one slow commit does not swing it.
-        const perHost = (performance.now() - t0) / chunk.length;
-        const fit = Math.max(1, Math.min(WRITE_CHUNK_MAX, Math.floor(WRITE_SLICE_MS / perHost)));
-        this.chunk = Math.max(1, Math.round((this.chunk + fit) / 2));
-      }
-      // Check-ins waiting on the event loop go first.
-      if (i < batch.length) await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      sliceStart = performance.now();
     }
+    await this.ds.policies.addCounts(counts).catch((err: unknown) => {
+      this.log.error({ err }, 'writing policy counts failed');
+    });
   }
 }

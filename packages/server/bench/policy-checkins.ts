@@ -1,0 +1,472 @@
+/**
+ * Check-ins while hosts report policy results: starts a Flotilla server in its own process,
+ * enrolls N hosts over HTTPS and checks each in every `--interval` seconds (distributed/read,
+ * and a distributed/write when it was asked something), then compares three windows:
+ *
+ *   A. no policies: check-ins only;
+ *   B. 50 policies just created: every host is asked all of them at its next check-in and
+ *      reports 50 first results (every row new, history written), N × 50 in one interval;
+ *   C. the same policies re-asked every `--policy-interval` seconds: every host reports 50
+ *      results per interval, a few of them flipping.
+ *
+ * Per window: distributed/read latency (p50/p95/p99/max, client side, over real HTTPS with
+ * keep-alive), server CPU per check-in from /proc, the server's event-loop delay (p99, max;
+ * prom-client samples it every 10 ms, so ~10 ms is its floor) and the load generator's own
+ * event-loop delay (a read's latency includes it). The load generator is a plain HTTPS client
+ * (not the simulator), so that its own CPU stays small next to the server's on a small machine.
+ *
+ * Run: node --import tsx packages/server/bench/policy-checkins.ts --db sqlite|postgres
+ *      [--hosts 20000] [--policies 50] [--interval 10] [--window 60] [--policy-interval 60]
+ *      [--profile]
+ * Writes bench/results/<time>-policy-checkins-<db>.json and .md.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { FlotillaClient } from '@flotilla/api';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+const { values } = parseArgs({
+  options: {
+    db: { type: 'string', default: 'sqlite' },
+    hosts: { type: 'string', default: '20000' },
+    policies: { type: 'string', default: '50' },
+    interval: { type: 'string', default: '10' },
+    window: { type: 'string', default: '60' },
+    'policy-interval': { type: 'string', default: '60' },
+    port: { type: 'string', default: '18700' },
+    profile: { type: 'boolean', default: false },
+  },
+});
+const N = Number(values.hosts);
+const POLICIES = Number(values.policies);
+const INTERVAL_MS = Number(values.interval) * 1000;
+const WINDOW_MS = Number(values.window) * 1000;
+const POLICY_INTERVAL_S = Number(values['policy-interval']);
+const PORT = Number(values.port);
+const SECRET = 'bench-policy-secret';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---- the server --------------------------------------------------------------------------
+
+const dir = mkdtempSync(join(tmpdir(), 'flotilla-policy-bench-'));
+let databaseUrl: string | undefined;
+let pgName: string | undefined;
+if (values.db === 'postgres') {
+  pgName = `flotilla_bench_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${pgName}`);
+  await admin.end();
+  databaseUrl = `postgres://postgres@127.0.0.1:5432/${pgName}`;
+}
+const server: ChildProcess = spawn(
+  process.execPath,
+  [
+    ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'profiles')}`] : []),
+    // As `npm start` runs it: a larger young generation (fewer scavenges under load).
+    '--max-semi-space-size=64',
+    '--import',
+    'tsx',
+    join(ROOT, 'packages/cli/src/main.ts'),
+    'serve',
+  ],
+  {
+    env: {
+      ...process.env,
+      FLOTILLA_DATA_DIR: dir,
+      FLOTILLA_PORT: String(PORT),
+      FLOTILLA_HOST: '127.0.0.1',
+      FLOTILLA_LOG_LEVEL: 'warn',
+      FLOTILLA_POLICY_UPDATE_INTERVAL: String(POLICY_INTERVAL_S),
+      FLOTILLA_VULN_SCAN_INTERVAL: '0',
+      ...(databaseUrl ? { FLOTILLA_DATABASE_URL: databaseUrl } : {}),
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  },
+);
+const pid = server.pid!;
+// Never leave the server behind, whatever happens to this process.
+process.on('exit', () => server.kill('SIGKILL'));
+const url = `https://127.0.0.1:${PORT}`;
+for (let i = 0; i < 150 && !existsSync(join(dir, 'tls', 'ca.pem')); i++) await sleep(200);
+const ca = readFileSync(join(dir, 'tls', 'ca.pem'), 'utf8');
+const admin = new FlotillaClient({ serverUrl: url, ca });
+for (let i = 0; ; i++) {
+  try {
+    await admin.request('GET', '/healthz');
+    break;
+  } catch (e) {
+    if (i > 200) throw e;
+    await sleep(300);
+  }
+}
+await admin.setup({ email: 'bench@example.com', name: 'Bench', password: 'Benchmark-pass-1!' });
+await admin.request('POST', '/api/v1/fleet/spec/enroll_secret', {
+  spec: { secrets: [{ secret: SECRET }] },
+});
+
+/** User+system CPU of the server process (µs), from its own /proc accounting. */
+function serverCpuUs(): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(x[11]) + Number(x[12])) * 10_000;
+}
+function serverRssMb(): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+/** The server's event-loop delay since the previous scrape (prom-client resets it per scrape). */
+async function serverEventLoop(): Promise<{ p99: number; max: number }> {
+  const text = await admin.request<string>('GET', '/metrics').catch(() => '');
+  const get = (name: string) => {
+    const m = new RegExp(`^flotilla_process_nodejs_eventloop_lag_${name}_seconds (\\S+)`, 'm').exec(
+      String(text),
+    );
+    return m ? Number(m[1]) * 1000 : NaN;
+  };
+  return { p99: get('p99'), max: get('max') };
+}
+
+// ---- the agents ----------------------------------------------------------------------------
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256, ca });
+function post(path: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${url}${path}`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString() }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const keys: string[] = new Array<string>(N);
+const PREFIX = 'fleet_policy_query_';
+/**
+ * Host h fails policy p (the p-th created, id p + 1 on a fresh database) when (31h + p) % 7 is
+ * 0; each round, 1 host in 10 flips one policy.
+ */
+function answer(h: number, name: string): '' | Array<Record<string, string>> {
+  if (!name.startsWith(PREFIX)) return ''; // vitals, labels, software: "no rows" is enough here
+  const p = Number(name.slice(PREFIX.length)) - 1;
+  const round = Math.floor(Date.now() / (POLICY_INTERVAL_S * 1000));
+  const fails = ((31 * h + p) % 7 === 0) !== (p === round % POLICIES && h % 10 === 0);
+  return fails ? '' : [{ '1': '1' }];
+}
+
+interface Window {
+  reads: number[];
+  writes: number[];
+  errors: number;
+  results: number;
+  lateMs: number;
+}
+const newWindow = (): Window => ({ reads: [], writes: [], errors: 0, results: 0, lateMs: 0 });
+let win = newWindow();
+
+/** One check-in: a read, and a write with answers when the server asked something. */
+async function checkIn(h: number): Promise<void> {
+  const w = win;
+  const t0 = performance.now();
+  try {
+    const r = await post('/api/v1/osquery/distributed/read', `{"node_key":"${keys[h]}"}`);
+    w.reads.push(performance.now() - t0);
+    if (r.status !== 200) {
+      w.errors++;
+      return;
+    }
+    const queries = (JSON.parse(r.text) as { queries?: Record<string, string> }).queries ?? {};
+    const names = Object.keys(queries);
+    if (!names.length) return;
+    const out: Record<string, unknown> = {};
+    const statuses: Record<string, number> = {};
+    for (const n of names) {
+      out[n] = answer(h, n);
+      statuses[n] = 0;
+      if (n.startsWith(PREFIX)) w.results++;
+    }
+    const t1 = performance.now();
+    const wr = await post(
+      '/api/v1/osquery/distributed/write',
+      JSON.stringify({ node_key: keys[h], queries: out, statuses }),
+    );
+    w.writes.push(performance.now() - t1);
+    if (wr.status !== 200) w.errors++;
+  } catch {
+    w.errors++;
+  }
+}
+
+console.log(`policy-checkins: ${N} hosts, ${values.db}, server pid ${pid}`);
+const tEnroll = Date.now();
+let next = 0;
+await Promise.all(
+  Array.from({ length: 32 }, async () => {
+    for (let h = next++; h < N; h = next++) {
+      const uuid = `00000000-0000-4000-8000-${String(h).padStart(12, '0')}`;
+      const r = await post(
+        '/api/v1/osquery/enroll',
+        JSON.stringify({
+          enroll_secret: SECRET,
+          host_identifier: uuid,
+          platform_type: '9',
+          host_details: {
+            os_version: { name: 'Ubuntu', platform: 'ubuntu', platform_like: 'debian' },
+            system_info: { hostname: `bench-${h}.example`, uuid },
+            osquery_info: { version: '5.23.1' },
+          },
+        }),
+      );
+      keys[h] = (JSON.parse(r.text) as { node_key: string }).node_key;
+    }
+  }),
+);
+console.log(`  enrolled in ${((Date.now() - tEnroll) / 1000).toFixed(1)} s`);
+// Warm-up: answer what new hosts are asked (vitals, labels, software) until nothing is due.
+for (let pass = 0; pass < 3; pass++) {
+  win = newWindow();
+  next = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      for (let h = next++; h < N; h = next++) await checkIn(h);
+    }),
+  );
+  console.log(`  warm-up pass ${pass + 1}: ${win.writes.length} hosts had questions`);
+  if (!win.writes.length) break;
+}
+
+/** Checks every host in once per interval, evenly spread, until stopped. */
+let running = true;
+const driver = (async () => {
+  const t0 = performance.now();
+  let cycle = 0;
+  let h = 0;
+  while (running) {
+    const now = performance.now();
+    // Host h of cycle c is due at t0 + c·interval + h·interval/N.
+    for (;;) {
+      const due = t0 + cycle * INTERVAL_MS + (h * INTERVAL_MS) / N;
+      if (due > now) break;
+      win.lateMs = Math.max(win.lateMs, now - due);
+      void checkIn(h);
+      if (++h === N) {
+        h = 0;
+        cycle++;
+      }
+    }
+    await sleep(5);
+  }
+})();
+
+interface Measured {
+  window: string;
+  seconds: number;
+  checkins: number;
+  checkins_per_second: number;
+  read_p50_ms: number;
+  read_p95_ms: number;
+  read_p99_ms: number;
+  read_max_ms: number;
+  write_p50_ms: number | null;
+  write_p99_ms: number | null;
+  policy_results_reported: number;
+  errors: number;
+  server_cpu_us_per_checkin: number;
+  server_cpu_percent: number;
+  server_event_loop_p99_ms: number;
+  server_event_loop_max_ms: number;
+  server_rss_mb: number;
+  driver_max_lateness_ms: number;
+  driver_event_loop_p99_ms: number;
+  driver_cpu_percent: number;
+}
+// The load generator's own event-loop delay: a read's latency includes it.
+const driverLoop = monitorEventLoopDelay({ resolution: 1 });
+driverLoop.enable();
+const pct = (xs: number[], p: number) => {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+const r2 = (x: number) => Math.round(x * 100) / 100;
+async function measure(name: string, ms: number): Promise<Measured> {
+  await serverEventLoop(); // resets the server's histogram
+  win = newWindow();
+  driverLoop.reset();
+  const driverCpu0 = process.cpuUsage();
+  const cpu0 = serverCpuUs();
+  const t0 = Date.now();
+  await sleep(ms);
+  const w = win;
+  const seconds = (Date.now() - t0) / 1000;
+  const cpu = serverCpuUs() - cpu0;
+  const driverCpu = process.cpuUsage(driverCpu0);
+  const driverLoopP99 = driverLoop.percentile(99) / 1e6;
+  const loop = await serverEventLoop();
+  const m: Measured = {
+    window: name,
+    seconds: r2(seconds),
+    checkins: w.reads.length,
+    checkins_per_second: r2(w.reads.length / seconds),
+    read_p50_ms: r2(pct(w.reads, 50)),
+    read_p95_ms: r2(pct(w.reads, 95)),
+    read_p99_ms: r2(pct(w.reads, 99)),
+    read_max_ms: r2(w.reads.reduce((a, b) => Math.max(a, b), 0)),
+    write_p50_ms: w.writes.length ? r2(pct(w.writes, 50)) : null,
+    write_p99_ms: w.writes.length ? r2(pct(w.writes, 99)) : null,
+    policy_results_reported: w.results,
+    errors: w.errors,
+    server_cpu_us_per_checkin: r2(cpu / Math.max(1, w.reads.length)),
+    server_cpu_percent: r2(cpu / 1e4 / seconds),
+    server_event_loop_p99_ms: r2(loop.p99),
+    server_event_loop_max_ms: r2(loop.max),
+    server_rss_mb: r2(serverRssMb()),
+    driver_max_lateness_ms: r2(w.lateMs),
+    driver_event_loop_p99_ms: r2(driverLoopP99),
+    driver_cpu_percent: r2((driverCpu.user + driverCpu.system) / 1e4 / seconds),
+  };
+  console.log(
+    `  ${name}: ${m.checkins_per_second}/s, read p50 ${m.read_p50_ms} p99 ${m.read_p99_ms} max ${m.read_max_ms} ms, ` +
+      `CPU ${m.server_cpu_us_per_checkin} µs/check-in, loop p99 ${m.server_event_loop_p99_ms} max ${m.server_event_loop_max_ms} ms, ` +
+      `driver loop p99 ${m.driver_event_loop_p99_ms} ms, driver CPU ${m.driver_cpu_percent}%, ` +
+      `${m.policy_results_reported} results`,
+  );
+  return m;
+}
+
+/** Sum of passing + failing counts over every policy (reading it drains the write queue). */
+async function countedResults(): Promise<number> {
+  const { policies } = await admin.request<{
+    policies: Array<{ passing_host_count: number; failing_host_count: number }>;
+  }>('GET', '/api/v1/fleet/global/policies');
+  return policies.reduce((a, p) => a + p.passing_host_count + p.failing_host_count, 0);
+}
+
+await sleep(INTERVAL_MS + 5000); // settle
+const windows: Measured[] = [];
+windows.push(await measure('A. no policies (check-ins only)', WINDOW_MS));
+
+// All at once (one spec document), as a team applying a policy library would.
+const tPolicies = Date.now();
+await admin.request('POST', '/api/v1/fleet/spec/policies', {
+  specs: Array.from({ length: POLICIES }, (_, p) => ({
+    name: `bench policy ${p}`,
+    query: `SELECT 1 FROM osquery_info WHERE ${p} = ${p}`,
+  })),
+});
+windows.push(
+  await measure(`B. ${POLICIES} new policies: first results from every host`, WINDOW_MS),
+);
+const firstWritten = await countedResults();
+const { policies: created } = await admin.request<{
+  policies: Array<{ id: number; name: string }>;
+}>('GET', '/api/v1/fleet/global/policies');
+if (created.some((p) => p.name !== `bench policy ${p.id - 1}`))
+  throw new Error('policy ids are not 1..N in creation order: the answers would be wrong');
+const firstResultsS = (Date.now() - tPolicies) / 1000;
+console.log(`  first results counted: ${firstWritten} of ${N * POLICIES} (${firstResultsS} s)`);
+
+windows.push(
+  await measure(
+    `C. policies re-asked every ${POLICY_INTERVAL_S} s`,
+    Math.max(WINDOW_MS, 2 * POLICY_INTERVAL_S * 1000),
+  ),
+);
+running = false;
+await driver;
+await sleep(3000);
+
+const policyTimes: number[] = [];
+for (let i = 0; i < 5; i++) {
+  const t = performance.now();
+  await admin.request('GET', '/api/v1/fleet/global/policies');
+  await admin.request('GET', '/api/v1/fleet/policies/compliance');
+  policyTimes.push(performance.now() - t);
+}
+
+const result = {
+  when: new Date().toISOString(),
+  machine: {
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model,
+    memory_gb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    load_average_at_end: loadavg().map(r2),
+    note: 'shared with other jobs while measured; the load generator runs on the same 2 cores',
+  },
+  config: {
+    database: values.db,
+    hosts: N,
+    policies: POLICIES,
+    checkin_interval_s: INTERVAL_MS / 1000,
+    window_s: WINDOW_MS / 1000,
+    policy_update_interval_s: POLICY_INTERVAL_S,
+  },
+  windows,
+  first_results: {
+    expected: N * POLICIES,
+    counted_after_window_b: firstWritten,
+    seconds_from_creating_policies: r2(firstResultsS),
+  },
+  policies_list_plus_compliance_ms: {
+    min: r2(Math.min(...policyTimes)),
+    max: r2(Math.max(...policyTimes)),
+  },
+};
+agent.destroy();
+admin.close();
+server.kill('SIGTERM');
+await new Promise((r) => server.once('exit', r));
+rmSync(dir, { recursive: true, force: true });
+if (pgName) {
+  const c = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
+  await c.connect();
+  await c.query(`DROP DATABASE IF EXISTS ${pgName} WITH (FORCE)`);
+  await c.end();
+}
+
+const md = [
+  `## Check-ins while ${N} hosts report ${POLICIES} policies (${values.db}, ${result.when})`,
+  '',
+  `\`node --import tsx packages/server/bench/policy-checkins.ts --db ${values.db} --hosts ${N}\` — ` +
+    `each host checks in every ${INTERVAL_MS / 1000} s over HTTPS (keep-alive); policies re-asked every ${POLICY_INTERVAL_S} s. ` +
+    `${result.machine.cpus} × ${result.machine.cpu_model}, Node ${result.machine.node}; ${result.machine.note} ` +
+    `(load average at the end ${result.machine.load_average_at_end.join(', ')}).`,
+  '',
+  '| window | check-ins/s | read p50 ms | p95 | p99 | max | server CPU µs/check-in | server CPU % | server event loop p99 / max ms | load generator loop p99 ms | policy results reported | errors |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...windows.map(
+    (w) =>
+      `| ${w.window} | ${w.checkins_per_second} | ${w.read_p50_ms} | ${w.read_p95_ms} | ${w.read_p99_ms} | ${w.read_max_ms} | ${w.server_cpu_us_per_checkin} | ${w.server_cpu_percent} | ${w.server_event_loop_p99_ms} / ${w.server_event_loop_max_ms} | ${w.driver_event_loop_p99_ms} | ${w.policy_results_reported} | ${w.errors} |`,
+  ),
+  '',
+  `First results: ${firstWritten} of ${N * POLICIES} counted ${r2(firstResultsS)} s after the policies were created. ` +
+    `Listing the policies with counts plus the compliance summary: ${result.policies_list_plus_compliance_ms.min}–${result.policies_list_plus_compliance_ms.max} ms.`,
+  '',
+].join('\n');
+const outDir = join(ROOT, 'bench', 'results');
+mkdirSync(outDir, { recursive: true });
+const tag = `${result.when.replace(/[:.]/g, '-')}-policy-checkins-${values.db}`;
+writeFileSync(join(outDir, `${tag}.json`), JSON.stringify(result, null, 2) + '\n');
+writeFileSync(join(outDir, `${tag}.md`), md);
+console.log(md);
+process.exit(0);

@@ -55,7 +55,7 @@ import { PolicyQuerySource } from './policies/policy-queries.js';
 import { PolicyService } from './policies/policies.service.js';
 import { registerPolicyRoutes } from './policies/policies.routes.js';
 import { PolicyAutomations, WebhookAutomation } from './policies/automations.js';
-import { policyResultLogLines } from './policies/policy-log.js';
+import { PolicyResultLog } from './policies/policy-log.js';
 import { SoftwareQuerySource } from './software/software-queries.js';
 import { SoftwareService } from './software/software.service.js';
 import { registerSoftwareRoutes } from './software/software.routes.js';
@@ -209,12 +209,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   const automations = new PolicyAutomations(ds, bus, log, clock);
   automations.add(new WebhookAutomation(ds, activities, log, config.serverUrl, clock));
   policySource.useAutomations(automations);
-  // Pass/fail changes also go out as result-log events through the log pipeline.
-  policySource.onTransitions((t) => {
-    pipeline
-      .append('result', policyResultLogLines(t, policySource.policyFacts()))
-      .catch((err: unknown) => log.error({ err }, 'logging policy changes failed'));
-  });
+  // Pass/fail changes also go out as result-log events, for the scopes that turn it on.
+  const policyLog = new PolicyResultLog(ds, bus, log, (lines) => pipeline.append('result', lines));
+  policySource.onTransitions((t) => policyLog.handle(t, policySource.policyFacts()));
   const policies = new PolicyService(ctx, policySource);
   const softwareSource = new SoftwareQuerySource(ds, log, config.software.updateIntervalS);
   checkin.sources.push(softwareSource);

@@ -131,6 +131,11 @@ describe.each(await testDialects())(
         'hosts'
       ] as Array<{ id: number }>;
       ids.push(...hosts.map((h) => h.id));
+      // Global policies' pass/fail changes go to the result log (off by default).
+      const on = await api(s.app, token, 'PATCH', '/api/v1/fleet/policies/automations', {
+        policy_result_logging: { enabled: true },
+      });
+      expect(on.body['policy_result_logging']).toEqual({ enabled: true });
     });
     afterAll(async () => s.close());
 

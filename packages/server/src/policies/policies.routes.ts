@@ -80,10 +80,19 @@ const WebhookOut = Type.Object({
   policy_ids: Type.Array(Type.Integer()),
   host_batch_size: Type.Integer(),
 });
+const ResultLogging = Type.Object(
+  { enabled: Type.Boolean() },
+  {
+    description:
+      "Flotilla: append this scope's policies' pass/fail changes to the result log pipeline",
+    additionalProperties: false,
+  },
+);
 const Automations = {
   200: Type.Object({
     team_id: Type.Union([Type.Integer(), Type.Null()]),
     webhook_settings: Type.Object({ failing_policies_webhook: WebhookOut }),
+    policy_result_logging: ResultLogging,
   }),
 };
 
@@ -829,10 +838,16 @@ export function registerPolicyRoutes(
     { additionalProperties: false },
   );
   const automationScope = Type.Object({ team_id: Type.Optional(Type.Integer({ minimum: 1 })) });
+  const stored = async (teamId: number) => (await ctx.ds.policies.automation(teamId)) ?? {};
   const current = async (teamId: number): Promise<FailingPoliciesWebhook> => ({
     ...DEFAULT_WEBHOOK,
-    ...((await ctx.ds.policies.automation(teamId))?.['failing_policies_webhook'] as
+    ...((await stored(teamId))['failing_policies_webhook'] as
       Partial<FailingPoliciesWebhook> | undefined),
+  });
+  const logging = async (teamId: number): Promise<{ enabled: boolean }> => ({
+    enabled:
+      ((await stored(teamId))['policy_result_logging'] as { enabled?: boolean } | undefined)
+        ?.enabled === true,
   });
   app.get(
     '/policies/automations',
@@ -851,6 +866,7 @@ export function registerPolicyRoutes(
       return {
         team_id: teamId,
         webhook_settings: { failing_policies_webhook: await current(teamId ?? 0) },
+        policy_result_logging: await logging(teamId ?? 0),
       };
     },
   );
@@ -860,15 +876,18 @@ export function registerPolicyRoutes(
       schema: {
         hide,
         tags,
-        summary: 'Configure the failing-policy webhook',
+        summary: 'Configure the failing-policy webhook (and result logging of policy changes)',
         response: Automations,
         querystring: automationScope,
         body: Type.Object(
           {
-            webhook_settings: Type.Object(
-              { failing_policies_webhook: WebhookSchema },
-              { additionalProperties: false },
+            webhook_settings: Type.Optional(
+              Type.Object(
+                { failing_policies_webhook: WebhookSchema },
+                { additionalProperties: false },
+              ),
             ),
+            policy_result_logging: Type.Optional(ResultLogging),
           },
           { additionalProperties: false },
         ),
@@ -877,13 +896,14 @@ export function registerPolicyRoutes(
     async (req) => {
       const teamId = (req.query as { team_id?: number }).team_id ?? null;
       const actor = req.authorize('write', { type: 'policy', teamId });
-      const patch = (
-        req.body as {
-          webhook_settings: { failing_policies_webhook: Partial<FailingPoliciesWebhook> };
-        }
-      ).webhook_settings.failing_policies_webhook;
+      const body = req.body as {
+        webhook_settings?: { failing_policies_webhook: Partial<FailingPoliciesWebhook> };
+        policy_result_logging?: { enabled: boolean };
+      };
+      const patch = body.webhook_settings?.failing_policies_webhook ?? {};
       const next = { ...(await current(teamId ?? 0)), ...patch };
-      if (next.enable_failing_policies_webhook) {
+      const resultLogging = body.policy_result_logging ?? (await logging(teamId ?? 0));
+      if (body.webhook_settings && next.enable_failing_policies_webhook) {
         let url: URL | undefined;
         try {
           url = new URL(next.destination_url);
@@ -905,7 +925,7 @@ export function registerPolicyRoutes(
       }
       await ctx.ds.policies.putAutomation(
         teamId ?? 0,
-        { failing_policies_webhook: next },
+        { failing_policies_webhook: next, policy_result_logging: resultLogging },
         ctx.clock(),
       );
       await svc.automationsChanged();
@@ -914,8 +934,13 @@ export function registerPolicyRoutes(
         automation: 'webhook',
         enabled: next.enable_failing_policies_webhook,
         policy_ids: next.policy_ids,
+        policy_result_logging: resultLogging.enabled,
       });
-      return { team_id: teamId, webhook_settings: { failing_policies_webhook: next } };
+      return {
+        team_id: teamId,
+        webhook_settings: { failing_policies_webhook: next },
+        policy_result_logging: resultLogging,
+      };
     },
   );
 }

@@ -61,6 +61,7 @@ const server = spawn(
     stdio: ['ignore', 'ignore', 'inherit'],
   },
 );
+process.on('exit', () => server.kill('SIGTERM'));
 for (let i = 0; i < 100 && !existsSync(join(dir, 'tls', 'ca.pem')); i++) await sleep(200);
 await sleep(1500);
 const ca = readFileSync(join(dir, 'tls', 'ca.pem'), 'utf8');
@@ -177,7 +178,10 @@ await readLoop(5000); // warm up
 // (none open / 100 open) three times and the medians are compared, so that machine noise
 // does not read as a difference.
 const { hosts } = await admin.listHosts({ per_page: HOSTS, order_key: 'id' });
-const others = hosts.slice(half).map((h) => h['id'] as number);
+// Ids of the hosts enrolled as lq-<half…>: enrollment ran concurrently, so ids need not follow i.
+const others = hosts
+  .filter((h) => Number(String(h['hostname']).slice('lq-'.length)) >= half)
+  .map((h) => h['id'] as number);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const idle: number[] = [];
 const busy: number[] = [];
@@ -252,7 +256,18 @@ await pool(
 const c0 = cpu(server.pid!);
 const t0 = performance.now();
 await pool(bodies, 64, async (b) => void (await post('/api/v1/osquery/distributed/write', b)));
-const tEnd = await done;
+// Never wait forever: report what arrived if results stop coming.
+const progress = setInterval(
+  () => console.log(`  ingestion: ${results}/${answerers.length} results so far`),
+  5000,
+);
+const tEnd = await Promise.race([
+  done,
+  sleep(120_000).then(() => {
+    throw new Error(`only ${results} of ${answerers.length} results reached the websocket`);
+  }),
+]);
+clearInterval(progress);
 const ingestSeconds = (tEnd - t0) / 1000;
 const rowsPerSecond = rows / ingestSeconds;
 const ingestCpuUsPerRow = (cpu(server.pid!) - c0) / rows;

@@ -347,6 +347,8 @@ export interface Database {
   vulnerabilities: VulnerabilitiesTable;
   host_vulnerabilities: HostVulnerabilitiesTable;
   vulnerability_host_counts: VulnerabilityHostCountsTable;
+  software_host_counts: SoftwareHostCountsTable;
+  software_title_host_counts: SoftwareTitleHostCountsTable;
 }
 
 export interface SoftwareTitlesTable {
@@ -415,6 +417,25 @@ export interface VulnerabilityHostCountsTable {
   cve: string;
   team_id: number;
   hosts_count: number;
+  updated_at: number;
+}
+
+/** Hosts per software version and team (-1: every host, 0: no team), from the count pass. */
+export interface SoftwareHostCountsTable {
+  software_id: number;
+  team_id: number;
+  hosts_count: number;
+  vulnerable_hosts_count: number;
+  updated_at: number;
+}
+
+/** Hosts per software title and team (-1: every host, 0: no team), from the count pass. */
+export interface SoftwareTitleHostCountsTable {
+  title_id: number;
+  team_id: number;
+  hosts_count: number;
+  versions_count: number;
+  vulnerable_hosts_count: number;
   updated_at: number;
 }
 

@@ -217,6 +217,14 @@ describe.each(await testDialects())('software inventory and vulnerabilities on %
       .executeTakeFirstOrThrow();
     expect(Number(distinct.n)).toBe(new Set(BASE.map((p) => `${p.name}@${p.version}`)).size + 1);
 
+    // Host counts are stored by the scan job's count pass (after every scan, or alone): none yet.
+    const uncounted = await api(s.app, admin, 'GET', '/api/v1/fleet/software/versions');
+    expect(uncounted.body).toMatchObject({ counts_updated_at: null, count: 0, software: [] });
+    const before = Date.now();
+    const counted = await s.vulnScan.count();
+    expect(counted.error).toBeUndefined();
+    expect(counted.hosts).toBe(3);
+
     const r = await api(
       s.app,
       admin,
@@ -228,6 +236,9 @@ describe.each(await testDialects())('software inventory and vulnerabilities on %
       (x) => x['name'] === 'libexpat1',
     )!;
     expect(sw).toMatchObject({ version: '2.4.8-2', source: 'deb_packages', hosts_count: 2 });
+    expect(Date.parse(r.body['counts_updated_at'] as string)).toBeGreaterThanOrEqual(
+      before - 1000,
+    );
 
     const host = await api(
       s.app,

@@ -12,6 +12,7 @@ import * as m0009 from './0009-host-software-ingest.js';
 import * as m0010 from './0010-cve-details.js';
 import * as m0011 from './0011-policy-queue-and-membership.js';
 import * as m0012 from './0012-vulnerability-host-counts.js';
+import * as m0013 from './0013-software-host-counts.js';
 
 interface Step {
   up(db: Kysely<unknown>, types: ColumnTypes): Promise<void>;
@@ -31,6 +32,7 @@ const STEPS: Record<string, Step> = {
   '0010-cve-details': m0010,
   '0011-policy-queue-and-membership': m0011,
   '0012-vulnerability-host-counts': m0012,
+  '0013-software-host-counts': m0013,
 };
 
 export class CodeMigrationProvider implements MigrationProvider {

@@ -138,6 +138,55 @@ export function teamCondition(scope: TeamScope): RawBuilder<unknown> {
   return parts.length ? sql.join(parts, sql` and `) : sql`1 = 1`;
 }
 
+/** The team key of the stored host counts of every host (0 is hosts in no team). */
+export const ALL_TEAMS = -1;
+
+/** Hosts of one team key with a software version, as the count pass stores them. */
+export interface SoftwareCountRow {
+  software_id: number;
+  team_id: number;
+  hosts_count: number;
+  vulnerable_hosts_count: number;
+}
+
+/** Hosts of one team key with a version of a title, as the count pass stores them. */
+export interface TitleCountRow {
+  title_id: number;
+  team_id: number;
+  hosts_count: number;
+  versions_count: number;
+  vulnerable_hosts_count: number;
+}
+
+/**
+ * The stored counts a scope reads, as `c`: one team key (every host, one team, or no team), or
+ * the sum over the teams of a user of several teams (`teams`: hosts are in one team each).
+ */
+function countSource(
+  scope: TeamScope,
+  table: 'software_host_counts' | 'software_title_host_counts',
+  key: 'software_id' | 'title_id',
+): { from: RawBuilder<unknown>; cond: RawBuilder<unknown>; teams?: number[] } {
+  const visible = scope.visibleTeams;
+  let one: number | undefined;
+  if (scope.teamId !== undefined) {
+    if (visible === 'all' || visible.includes(scope.teamId)) one = scope.teamId;
+  } else if (visible === 'all') one = ALL_TEAMS;
+  const from = sql`${sql.table(table)} c`;
+  if (one !== undefined) return { from, cond: sql`c.team_id = ${one}` };
+  const teams = visible === 'all' ? [] : visible;
+  if (scope.teamId !== undefined || teams.length === 0) return { from, cond: sql`1 = 0` };
+  const extra = table === 'software_title_host_counts' ? sql`, 0 as versions_count` : sql``;
+  return {
+    from: sql`(select ${sql.ref(key)}, sum(hosts_count) as hosts_count,
+        sum(vulnerable_hosts_count) as vulnerable_hosts_count, max(updated_at) as updated_at
+        ${extra}
+      from ${sql.table(table)} where team_id in (${sql.join(teams)}) group by ${sql.ref(key)}) c`,
+    cond: sql`1 = 1`,
+    teams,
+  };
+}
+
 /** When a host became exposed to a shared finding: the later of install and discovery. */
 export const firstDetected = sql`case when hs.first_seen_at > sc.created_at then hs.first_seen_at else sc.created_at end`;
 
@@ -516,52 +565,63 @@ export class SoftwareRepository {
       .executeTakeFirst();
   }
 
-  /** Software versions installed on visible hosts, with host counts. */
+  /**
+   * Software versions on visible hosts, with host counts as of the last count pass (the scan
+   * job's): filtered, ordered and paged on the stored counts, never on `host_software`.
+   */
   async listVersions(
     scope: TeamScope,
-    f: { query?: string | undefined; vulnerable?: boolean; titleId?: number; ids?: number[] },
+    f: {
+      query?: string | undefined;
+      vulnerable?: boolean;
+      titleIds?: readonly number[];
+      ids?: readonly number[];
+    },
     page: PageSpec | null,
     order: { key: 'hosts_count' | 'name' | 'version' | 'id'; direction: 'asc' | 'desc' },
-  ): Promise<{ rows: Array<SoftwareRow & { hosts_count: number }>; count: number }> {
-    const conds: RawBuilder<unknown>[] = [teamCondition(scope)];
+  ): Promise<{
+    rows: Array<SoftwareRow & { hosts_count: number }>;
+    count: number;
+    countsUpdatedAt: number | null;
+  }> {
+    const src = countSource(scope, 'software_host_counts', 'software_id');
+    const conds: RawBuilder<unknown>[] = [src.cond, sql`c.hosts_count > 0`];
     if (f.query) conds.push(likeAny(sql.ref('s.name'), f.query));
-    if (f.titleId !== undefined) conds.push(sql`s.title_id = ${f.titleId}`);
+    if (f.titleIds)
+      conds.push(f.titleIds.length ? sql`s.title_id in (${sql.join(f.titleIds)})` : sql`1 = 0`);
     if (f.ids) conds.push(f.ids.length ? sql`s.id in (${sql.join(f.ids)})` : sql`1 = 0`);
-    if (f.vulnerable)
-      conds.push(
-        sql`exists (select 1 from open_host_vulnerabilities hv where hv.software_id = s.id and hv.host_id = h.id)`,
-      );
-    const where = sql.join(conds, sql` and `);
-    const base = sql`from software s join host_software hs on hs.software_id = s.id join hosts h on h.id = hs.host_id where ${where}`;
+    if (f.vulnerable) conds.push(sql`c.vulnerable_hosts_count > 0`);
+    const base = sql`from ${src.from} join software s on s.id = c.software_id
+      where ${sql.join(conds, sql` and `)}`;
     const dir = order.direction === 'desc' ? sql`desc` : sql`asc`;
     const orderBy =
       order.key === 'hosts_count'
-        ? sql`hosts_count ${dir}, s.id asc`
+        ? sql`c.hosts_count ${dir}, s.id asc`
         : order.key === 'id'
           ? sql`s.id ${dir}`
           : sql`${sql.ref(`s.${order.key}`)} ${dir}, s.id asc`;
     const limit = page ? sql`limit ${page.perPage} offset ${page.page * page.perPage}` : sql``;
     const rows = await sql<SoftwareRow & { hosts_count: number }>`
       select s.id, s.title_id, s.name, s.version, s.source, s.release, s.arch, s.vendor,
-        s.bundle_identifier, s.extension_id, s.browser, s.package_source,
-        count(distinct hs.host_id) as hosts_count
-      ${base}
-      group by s.id, s.title_id, s.name, s.version, s.source, s.release, s.arch, s.vendor,
-        s.bundle_identifier, s.extension_id, s.browser, s.package_source
-      order by ${orderBy} ${limit}`.execute(this.db);
-    const count = await sql<{ n: number }>`select count(distinct s.id) as n ${base}`.execute(
-      this.db,
-    );
+        s.bundle_identifier, s.extension_id, s.browser, s.package_source, c.hosts_count
+      ${base} order by ${orderBy} ${limit}`.execute(this.db);
+    const count = await sql<{ n: number; at: number | null }>`
+      select count(*) as n, max(c.updated_at) as at ${base}`.execute(this.db);
+    const at = count.rows[0]?.at;
     return {
       rows: rows.rows.map((r) => ({ ...r, hosts_count: Number(r.hosts_count) })),
       count: Number(count.rows[0]?.n ?? 0),
+      countsUpdatedAt: at === null || at === undefined ? null : Number(at),
     };
   }
 
-  /** Titles with at least one version on a visible host, with host and version counts. */
+  /**
+   * Titles with a version on a visible host, with host and version counts as of the last count
+   * pass (see listVersions).
+   */
   async listTitles(
     scope: TeamScope,
-    f: { query?: string | undefined; vulnerable?: boolean; ids?: number[] },
+    f: { query?: string | undefined; vulnerable?: boolean; ids?: readonly number[] },
     page: PageSpec | null,
     order: { key: 'hosts_count' | 'name' | 'id'; direction: 'asc' | 'desc' },
   ): Promise<{
@@ -575,20 +635,19 @@ export class SoftwareRepository {
       versions_count: number;
     }>;
     count: number;
+    countsUpdatedAt: number | null;
   }> {
-    const conds: RawBuilder<unknown>[] = [teamCondition(scope)];
+    const src = countSource(scope, 'software_title_host_counts', 'title_id');
+    const conds: RawBuilder<unknown>[] = [src.cond, sql`c.hosts_count > 0`];
     if (f.query) conds.push(likeAny(sql.ref('st.name'), f.query));
     if (f.ids) conds.push(f.ids.length ? sql`st.id in (${sql.join(f.ids)})` : sql`1 = 0`);
-    if (f.vulnerable)
-      conds.push(
-        sql`exists (select 1 from open_host_vulnerabilities hv where hv.software_id = s.id and hv.host_id = h.id)`,
-      );
-    const where = sql.join(conds, sql` and `);
-    const base = sql`from software_titles st join software s on s.title_id = st.id join host_software hs on hs.software_id = s.id join hosts h on h.id = hs.host_id where ${where}`;
+    if (f.vulnerable) conds.push(sql`c.vulnerable_hosts_count > 0`);
+    const base = sql`from ${src.from} join software_titles st on st.id = c.title_id
+      where ${sql.join(conds, sql` and `)}`;
     const dir = order.direction === 'desc' ? sql`desc` : sql`asc`;
     const orderBy =
       order.key === 'hosts_count'
-        ? sql`hosts_count ${dir}, st.id asc`
+        ? sql`c.hosts_count ${dir}, st.id asc`
         : order.key === 'id'
           ? sql`st.id ${dir}`
           : sql`st.name ${dir}, st.id asc`;
@@ -602,41 +661,175 @@ export class SoftwareRepository {
       hosts_count: number;
       versions_count: number;
     }>`
-      select st.id, st.name, st.source, st.browser, st.bundle_identifier,
-        count(distinct hs.host_id) as hosts_count, count(distinct s.id) as versions_count
-      ${base}
-      group by st.id, st.name, st.source, st.browser, st.bundle_identifier
-      order by ${orderBy} ${limit}`.execute(this.db);
-    const count = await sql<{ n: number }>`select count(distinct st.id) as n ${base}`.execute(
-      this.db,
-    );
+      select st.id, st.name, st.source, st.browser, st.bundle_identifier, c.hosts_count,
+        c.versions_count
+      ${base} order by ${orderBy} ${limit}`.execute(this.db);
+    const count = await sql<{ n: number; at: number | null }>`
+      select count(*) as n, max(c.updated_at) as at ${base}`.execute(this.db);
+    const out = rows.rows.map((r) => ({
+      ...r,
+      hosts_count: Number(r.hosts_count),
+      versions_count: Number(r.versions_count),
+    }));
+    if (src.teams && out.length > 0) {
+      // Several teams: a version on hosts of two of them is one version, so count them again.
+      const teams = src.teams;
+      const n = await sql<{ title_id: number; n: number }>`
+        select s.title_id, count(distinct c.software_id) as n
+        from software_host_counts c join software s on s.id = c.software_id
+        where c.team_id in (${sql.join(teams)}) and c.hosts_count > 0
+          and s.title_id in (${sql.join(out.map((r) => r.id))})
+        group by s.title_id`.execute(this.db);
+      const byTitle = new Map(n.rows.map((r) => [Number(r.title_id), Number(r.n)]));
+      for (const r of out) r.versions_count = byTitle.get(r.id) ?? 0;
+    }
+    const at = count.rows[0]?.at;
     return {
-      rows: rows.rows.map((r) => ({
-        ...r,
-        hosts_count: Number(r.hosts_count),
-        versions_count: Number(r.versions_count),
-      })),
+      rows: out,
       count: Number(count.rows[0]?.n ?? 0),
+      countsUpdatedAt: at === null || at === undefined ? null : Number(at),
     };
   }
 
-  /** Open CVEs per software version (on visible hosts). */
+  /** Replaces stored host counts (upserts, in one transaction); see dropHostCounts. */
+  async writeHostCounts(
+    versions: readonly SoftwareCountRow[],
+    titles: readonly TitleCountRow[],
+    nowMs: number,
+  ): Promise<void> {
+    if (versions.length === 0 && titles.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const part of chunks(versions, 200)) {
+        await trx
+          .insertInto('software_host_counts')
+          .values(part.map((r) => ({ ...r, updated_at: nowMs })))
+          .onConflict((oc) =>
+            oc.columns(['software_id', 'team_id']).doUpdateSet((eb) => ({
+              hosts_count: eb.ref('excluded.hosts_count'),
+              vulnerable_hosts_count: eb.ref('excluded.vulnerable_hosts_count'),
+              updated_at: eb.ref('excluded.updated_at'),
+            })),
+          )
+          .execute();
+      }
+      for (const part of chunks(titles, 200)) {
+        await trx
+          .insertInto('software_title_host_counts')
+          .values(part.map((r) => ({ ...r, updated_at: nowMs })))
+          .onConflict((oc) =>
+            oc.columns(['title_id', 'team_id']).doUpdateSet((eb) => ({
+              hosts_count: eb.ref('excluded.hosts_count'),
+              versions_count: eb.ref('excluded.versions_count'),
+              vulnerable_hosts_count: eb.ref('excluded.vulnerable_hosts_count'),
+              updated_at: eb.ref('excluded.updated_at'),
+            })),
+          )
+          .execute();
+      }
+    });
+  }
+
+  /** The keys of every stored host count (to find those a count pass no longer writes). */
+  async hostCountKeys(): Promise<{
+    versions: Array<{ id: number; team_id: number }>;
+    titles: Array<{ id: number; team_id: number }>;
+  }> {
+    const versions = await this.db
+      .selectFrom('software_host_counts')
+      .select(['software_id as id', 'team_id'])
+      .execute();
+    const titles = await this.db
+      .selectFrom('software_title_host_counts')
+      .select(['title_id as id', 'team_id'])
+      .execute();
+    return { versions, titles };
+  }
+
+  /** Deletes these stored host counts (no host of that team has the software any more). */
+  async dropHostCounts(
+    versions: ReadonlyArray<{ id: number; team_id: number }>,
+    titles: ReadonlyArray<{ id: number; team_id: number }>,
+  ): Promise<void> {
+    if (versions.length === 0 && titles.length === 0) return;
+    const byTeam = (keys: ReadonlyArray<{ id: number; team_id: number }>) => {
+      const m = new Map<number, number[]>();
+      for (const k of keys) {
+        const list = m.get(k.team_id);
+        if (list) list.push(k.id);
+        else m.set(k.team_id, [k.id]);
+      }
+      return m;
+    };
+    await this.db.transaction().execute(async (trx) => {
+      for (const [team, ids] of byTeam(versions))
+        for (const part of chunks(ids))
+          await trx
+            .deleteFrom('software_host_counts')
+            .where('team_id', '=', team)
+            .where('software_id', 'in', part)
+            .execute();
+      for (const [team, ids] of byTeam(titles))
+        for (const part of chunks(ids))
+          await trx
+            .deleteFrom('software_title_host_counts')
+            .where('team_id', '=', team)
+            .where('title_id', 'in', part)
+            .execute();
+    });
+  }
+
+  /**
+   * Open CVEs per software version on visible hosts. A finding holds for the hosts of one OS
+   * release; the count pass stored how many hosts of each team have the version with a finding
+   * on their release, so a version with none in the scope has no CVEs, and one whose findings
+   * are all for one release has all of them. Only a version with findings on several releases
+   * is probed (per release: is a visible host of it linked to the version?).
+   */
   async cvesFor(
     scope: TeamScope,
     softwareIds: readonly number[],
   ): Promise<Map<number, Array<{ cve: string; fixed_version: string | null }>>> {
     const out = new Map<number, Array<{ cve: string; fixed_version: string | null }>>();
     for (const part of chunks(softwareIds)) {
-      const rows = await sql<{ software_id: number; cve: string; fixed_version: string | null }>`
-        select distinct sc.software_id, sc.cve, sc.fixed_version
-        from software_cves sc
-        where sc.software_id in (${sql.join(part)})
-          and exists (select 1 from host_software_state st
-            join host_software hs on hs.host_id = st.host_id and hs.software_id = sc.software_id
-            join hosts h on h.id = st.host_id
-            where st.release_key = sc.release_key and ${teamCondition(scope)})
-        order by sc.cve`.execute(this.db);
+      const src = countSource(scope, 'software_host_counts', 'software_id');
+      const exposed = await sql<{ software_id: number }>`
+        select c.software_id from ${src.from}
+        where ${src.cond} and c.vulnerable_hosts_count > 0
+          and c.software_id in (${sql.join(part)})`.execute(this.db);
+      const ids = exposed.rows.map((r) => Number(r.software_id));
+      if (ids.length === 0) continue;
+      const rows = await sql<{
+        software_id: number;
+        release_key: string;
+        cve: string;
+        fixed_version: string | null;
+      }>`
+        select software_id, release_key, cve, fixed_version from software_cves
+        where software_id in (${sql.join(ids)}) order by cve`.execute(this.db);
+      const releases = new Map<number, Set<string>>();
       for (const r of rows.rows) {
+        const set = releases.get(r.software_id);
+        if (set) set.add(r.release_key);
+        else releases.set(r.software_id, new Set([r.release_key]));
+      }
+      const holds = new Set<string>();
+      for (const [id, set] of releases) {
+        if (set.size === 1) {
+          holds.add(`${id}\u0000${[...set][0]!}`);
+          continue;
+        }
+        for (const release of set) {
+          const hit = await sql<{ host_id: number }>`
+            select st.host_id from host_software_state st join hosts h on h.id = st.host_id
+            where st.release_key = ${release} and ${teamCondition(scope)}
+              and exists (select 1 from host_software hs
+                where hs.host_id = st.host_id and hs.software_id = ${id})
+            limit 1`.execute(this.db);
+          if (hit.rows.length > 0) holds.add(`${id}\u0000${release}`);
+        }
+      }
+      for (const r of rows.rows) {
+        if (!holds.has(`${r.software_id}\u0000${r.release_key}`)) continue;
         let list = out.get(r.software_id);
         if (!list) out.set(r.software_id, (list = []));
         if (!list.some((x) => x.cve === r.cve))
@@ -646,19 +839,48 @@ export class SoftwareRepository {
     return out;
   }
 
-  /** Ids of visible hosts that have a software version (or any version of a title). */
+  /**
+   * Ids of visible hosts that have a software version (or any version of a title), one page of
+   * `limit` visible hosts after `afterId` at a time (`next`: the cursor for the next page, null
+   * when done). There is no index by software: each host's (host_id, software_id) key is
+   * probed for each version, so a page costs `limit` × versions index seeks.
+   */
   async hostIdsWith(
     scope: TeamScope,
     by: { softwareId?: number; titleId?: number },
-  ): Promise<number[]> {
-    // Probes each visible host's (host_id, software_id) key: there is no index by software.
-    const cond =
+    afterId: number,
+    limit: number,
+  ): Promise<{ hostIds: number[]; next: number | null }> {
+    const versions =
       by.softwareId !== undefined
-        ? sql`exists (select 1 from host_software hs where hs.host_id = h.id and hs.software_id = ${by.softwareId})`
-        : sql`exists (select 1 from software s join host_software hs on hs.host_id = h.id and hs.software_id = s.id where s.title_id = ${by.titleId ?? -1})`;
-    const rows = await sql<{ host_id: number }>`
-      select h.id as host_id from hosts h
-      where ${cond} and ${teamCondition(scope)} order by h.id`.execute(this.db);
-    return rows.rows.map((r) => r.host_id);
+        ? [by.softwareId]
+        : (
+            await this.db
+              .selectFrom('software')
+              .select('id')
+              .where('title_id', '=', by.titleId ?? -1)
+              .execute()
+          ).map((r) => r.id);
+    if (versions.length === 0) return { hostIds: [], next: null };
+    const hosts = await sql<{ id: number }>`
+      select h.id from hosts h where h.id > ${afterId} and ${teamCondition(scope)}
+      order by h.id limit ${limit}`.execute(this.db);
+    const ids = hosts.rows.map((r) => r.id);
+    if (ids.length === 0) return { hostIds: [], next: null };
+    const hostIds: number[] = [];
+    for (const part of chunks(versions)) {
+      const rows = await this.db
+        .selectFrom('host_software')
+        .select('host_id')
+        .distinct()
+        .where('host_id', 'in', ids)
+        .where('software_id', 'in', part)
+        .execute();
+      for (const r of rows) hostIds.push(r.host_id);
+    }
+    return {
+      hostIds: [...new Set(hostIds)].sort((x, y) => x - y),
+      next: ids.length < limit ? null : ids[ids.length - 1]!,
+    };
   }
 }

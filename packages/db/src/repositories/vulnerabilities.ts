@@ -22,6 +22,7 @@ export interface ScanHostRow {
 /** A software version as the scanner needs it (rows never change once written). */
 export interface ScanCatalogRow {
   id: number;
+  title_id: number;
   name: string;
   version: string;
   source: string;
@@ -189,7 +190,17 @@ export class VulnerabilityRepository {
   async catalog(afterId: number, limit: number): Promise<ScanCatalogRow[]> {
     return this.db
       .selectFrom('software')
-      .select(['id', 'name', 'version', 'source', 'release', 'arch', 'vendor', 'package_source'])
+      .select([
+        'id',
+        'title_id',
+        'name',
+        'version',
+        'source',
+        'release',
+        'arch',
+        'vendor',
+        'package_source',
+      ])
       .where('id', '>', afterId)
       .orderBy('id')
       .limit(limit)
@@ -607,17 +618,28 @@ export class VulnerabilityRepository {
       .execute();
   }
 
-  /** Hosts with a software inventory after `afterId`, with their release and team. */
+  /** The teams hosts are in (null: hosts in no team), for counting team by team. */
+  async hostTeams(): Promise<Array<number | null>> {
+    const rows = await this.db.selectFrom('hosts').select('team_id').distinct().execute();
+    return rows.map((r) => r.team_id);
+  }
+
+  /**
+   * Hosts of one team (null: no team) with a software inventory, after `afterId`, in id order,
+   * with their release.
+   */
   async hostsForCount(
+    teamId: number | null,
     afterId: number,
     limit: number,
-  ): Promise<Array<{ host_id: number; release_key: string; team_id: number | null }>> {
+  ): Promise<Array<{ host_id: number; release_key: string }>> {
     return this.db
-      .selectFrom('host_software_state as st')
-      .innerJoin('hosts as h', 'h.id', 'st.host_id')
-      .select(['st.host_id', 'st.release_key', 'h.team_id'])
-      .where('st.host_id', '>', afterId)
-      .orderBy('st.host_id')
+      .selectFrom('hosts as h')
+      .innerJoin('host_software_state as st', 'st.host_id', 'h.id')
+      .select(['h.id as host_id', 'st.release_key'])
+      .where('h.team_id', teamId === null ? 'is' : '=', teamId)
+      .where('h.id', '>', afterId)
+      .orderBy('h.id')
       .limit(limit)
       .execute();
   }

@@ -205,11 +205,12 @@ export function registerSoftwareRoutes(
       schema: {
         hide,
         tags,
-        summary: 'Software titles on visible hosts, with versions and host counts',
+        summary:
+          'Software titles on visible hosts, with versions and host counts (as of counts_updated_at)',
         querystring: ListQuery,
         response: {
           200: Type.Object({
-            counts_updated_at: Type.String(),
+            counts_updated_at: Nullable(Type.String()),
             count: Type.Integer(),
             software_titles: Type.Array(SoftwareTitle),
             meta: Meta,
@@ -233,7 +234,14 @@ export function registerSoftwareRoutes(
         summary: 'One software title with its versions',
         params: IdParams,
         querystring: TeamQuery,
-        response: { 200: Type.Object({ software_title: SoftwareTitle }) },
+        response: {
+          200: Type.Object({
+            software_title: Type.Object({
+              ...SoftwareTitle.properties,
+              counts_updated_at: Nullable(Type.String()),
+            }),
+          }),
+        },
       },
     },
     async (req) => {
@@ -249,11 +257,12 @@ export function registerSoftwareRoutes(
       schema: {
         hide,
         tags,
-        summary: 'Software versions on visible hosts, with vulnerabilities and host counts',
+        summary:
+          'Software versions on visible hosts, with vulnerabilities and host counts (as of counts_updated_at)',
         querystring: ListQuery,
         response: {
           200: Type.Object({
-            counts_updated_at: Type.String(),
+            counts_updated_at: Nullable(Type.String()),
             count: Type.Integer(),
             software: Type.Array(SoftwareVersion),
             meta: Meta,

@@ -1,6 +1,7 @@
 import { forbidden, invalid, notFound, readableTeams, type Actor } from '@flotilla/core';
 import type { CveMeta, Datastore, SoftwareRow, TeamScope } from '@flotilla/db';
 import { compareVersions, type VersionScheme } from '@flotilla/vuln';
+import { setImmediate } from 'node:timers/promises';
 import { iso } from '../http/format.js';
 
 export interface SoftwareListQuery {
@@ -101,7 +102,7 @@ export class SoftwareService {
     const scope = this.scope(actor, q.team_id);
     const page = this.page(q);
     const key = this.order(q, ['hosts_count', 'name', 'version', 'id'] as const, 'hosts_count');
-    const { rows, count } = await this.ds.software.listVersions(
+    const { rows, count, countsUpdatedAt } = await this.ds.software.listVersions(
       scope,
       { query: q.query, vulnerable: q.vulnerable === true },
       page,
@@ -113,7 +114,8 @@ export class SoftwareService {
     );
     const meta = await this.ds.vulnerabilities.metaOf([...cves.values()].flat().map((c) => c.cve));
     return {
-      counts_updated_at: iso(Date.now()),
+      // Host counts are as of the scan job's last count pass (null: never counted), as in Fleet.
+      counts_updated_at: countsUpdatedAt === null ? null : iso(countsUpdatedAt),
       count,
       software: rows.map((r) => this.version(r, cves.get(r.id) ?? [], meta)),
       meta: {
@@ -143,7 +145,7 @@ export class SoftwareService {
     const scope = this.scope(actor, q.team_id);
     const page = this.page(q);
     const key = this.order(q, ['hosts_count', 'name', 'id'] as const, 'hosts_count');
-    const { rows, count } = await this.ds.software.listTitles(
+    const { rows, count, countsUpdatedAt } = await this.ds.software.listTitles(
       scope,
       { query: q.query, vulnerable: q.vulnerable === true },
       page,
@@ -151,7 +153,7 @@ export class SoftwareService {
     );
     const titles = await this.withVersions(scope, rows);
     return {
-      counts_updated_at: iso(Date.now()),
+      counts_updated_at: countsUpdatedAt === null ? null : iso(countsUpdatedAt),
       count,
       software_titles: titles,
       meta: {
@@ -161,6 +163,7 @@ export class SoftwareService {
     };
   }
 
+  /** Titles with their versions in the scope (one query for every title of the page). */
   private async withVersions(
     scope: TeamScope,
     rows: Array<{
@@ -173,56 +176,77 @@ export class SoftwareService {
       versions_count: number;
     }>,
   ) {
-    const out = [];
-    for (const t of rows) {
-      const { rows: versions } = await this.ds.software.listVersions(
-        scope,
-        { titleId: t.id },
-        null,
-        {
-          key: 'version',
-          direction: 'asc',
-        },
-      );
-      const cves = await this.ds.software.cvesFor(
-        scope,
-        versions.map((v) => v.id),
-      );
-      out.push({
-        id: t.id,
-        name: t.name,
-        source: t.source,
-        browser: t.browser,
-        bundle_identifier: t.bundle_identifier || null,
-        hosts_count: t.hosts_count,
-        versions_count: t.versions_count,
-        versions: versions.map((v) => ({
-          id: v.id,
-          version: v.version,
-          hosts_count: v.hosts_count,
-          vulnerabilities: (cves.get(v.id) ?? []).map((c) => c.cve),
-        })),
-      });
+    const { rows: versions } = await this.ds.software.listVersions(
+      scope,
+      { titleIds: rows.map((t) => t.id) },
+      null,
+      { key: 'version', direction: 'asc' },
+    );
+    const cves = await this.ds.software.cvesFor(
+      scope,
+      versions.map((v) => v.id),
+    );
+    const byTitle = new Map<number, typeof versions>();
+    for (const v of versions) {
+      const list = byTitle.get(v.title_id);
+      if (list) list.push(v);
+      else byTitle.set(v.title_id, [v]);
     }
-    return out;
+    return rows.map((t) => ({
+      id: t.id,
+      name: t.name,
+      source: t.source,
+      browser: t.browser,
+      bundle_identifier: t.bundle_identifier || null,
+      hosts_count: t.hosts_count,
+      versions_count: t.versions_count,
+      versions: (byTitle.get(t.id) ?? []).map((v) => ({
+        id: v.id,
+        version: v.version,
+        hosts_count: v.hosts_count,
+        vulnerabilities: (cves.get(v.id) ?? []).map((c) => c.cve),
+      })),
+    }));
   }
 
   async getTitle(actor: Actor, id: number, teamId: number | undefined) {
     await this.flush();
     const scope = this.scope(actor, teamId);
-    const { rows } = await this.ds.software.listTitles(scope, { ids: [id] }, null, {
-      key: 'id',
-      direction: 'asc',
-    });
+    const { rows, countsUpdatedAt } = await this.ds.software.listTitles(
+      scope,
+      { ids: [id] },
+      null,
+      { key: 'id', direction: 'asc' },
+    );
     if (!rows[0]) throw notFound('software title', 'SOFTWARE_TITLE_NOT_FOUND');
     const [title] = await this.withVersions(scope, rows);
-    return { software_title: title };
+    return {
+      software_title: {
+        ...title!,
+        counts_updated_at: countsUpdatedAt === null ? null : iso(countsUpdatedAt),
+      },
+    };
   }
 
   /** Hosts that have a version (or any version of a title), for "hosts by software version". */
   async hostIds(actor: Actor, by: { softwareId?: number; titleId?: number }, teamId?: number) {
     await this.flush();
-    return this.ds.software.hostIdsWith(this.scope(actor, teamId), by);
+    const scope = this.scope(actor, teamId);
+    const out: number[] = [];
+    let after: number | null = 0;
+    while (after !== null) {
+      // A page of hosts at a time (a few ms of synchronous SQLite each), check-ins in between.
+      const page: { hostIds: number[]; next: number | null } = await this.ds.software.hostIdsWith(
+        scope,
+        by,
+        after,
+        2000,
+      );
+      out.push(...page.hostIds);
+      after = page.next;
+      if (after !== null) await setImmediate();
+    }
+    return out;
   }
 
   /** A host's software, grouped by title as Fleet shows it, with its open CVEs. */

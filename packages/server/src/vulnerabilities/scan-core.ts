@@ -1,10 +1,11 @@
-import type {
-  CveMeta,
-  Datastore,
-  FindingInput,
-  ScanCatalogRow,
-  ScanHostRow,
-  SharedFindingInput,
+import {
+  ALL_TEAMS,
+  type CveMeta,
+  type Datastore,
+  type FindingInput,
+  type ScanCatalogRow,
+  type ScanHostRow,
+  type SharedFindingInput,
 } from '@flotilla/db';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -15,6 +16,7 @@ import {
   type Scanner,
   type VulnDatabase,
 } from '@flotilla/vuln';
+import { SoftwareTally, type TitleIndex } from './software-tally.js';
 
 /**
  * Bumped when what a scan stores changes, so every host is scanned again once: `shared2`
@@ -71,12 +73,43 @@ export interface ScanReport {
   feeds_version: string;
   /** Where the time went, in ms (not part of the API). */
   phase_ms?: ScanPhases;
+  /** The count pass that ended the scan. */
+  counts?: CountReport;
   download?: {
     downloaded: string[];
     unchanged: string[];
     errors: Array<{ file: string; message: string }>;
   };
   error?: string;
+}
+
+/** What a count pass stored: host counts per software version, title and CVE, per team. */
+export interface CountReport {
+  started_at: number;
+  finished_at: number;
+  /** Hosts whose software was counted. */
+  hosts: number;
+  /** Rows written (team keys included: every host, each team, no team) and dropped. */
+  version_rows: number;
+  title_rows: number;
+  cve_rows: number;
+  dropped_rows: number;
+  /** Where the time went, in ms: reading hosts and their software ids, counting, writing. */
+  phase_ms: { read: number; tally: number; writes: number; write_waits: number };
+  error?: string;
+}
+
+export function emptyCountReport(startedAt: number): CountReport {
+  return {
+    started_at: startedAt,
+    finished_at: 0,
+    hosts: 0,
+    version_rows: 0,
+    title_rows: 0,
+    cve_rows: 0,
+    dropped_rows: 0,
+    phase_ms: { read: 0, tally: 0, writes: 0, write_waits: 0 },
+  };
 }
 
 export function emptyReport(startedAt: number): ScanReport {
@@ -129,6 +162,20 @@ export type ScanPhases = Record<
   | 'count',
   number
 >;
+
+function emptyPhases(): ScanPhases {
+  return {
+    catalog: 0,
+    hosts: 0,
+    links: 0,
+    engine: 0,
+    kernels: 0,
+    writes: 0,
+    write_waits: 0,
+    sweep: 0,
+    count: 0,
+  };
+}
 
 /** Hosts exposed to each CVE per team, counted host by host (each host once per CVE). */
 class HostCounts {
@@ -233,6 +280,8 @@ export class ScanRunner {
   /** `name\0version` → software ids, for turning a finding back into its software row. */
   private readonly byKey = new Map<string, number[]>();
   private readonly kernelIds = new Map<string, number>();
+  /** Software id → title id, for the count pass. */
+  private readonly titles: TitleIndex = { titleOf: new Int32Array(0), maxTitleId: 0 };
   private loadedUpTo = 0;
 
   constructor(
@@ -247,8 +296,16 @@ export class ScanRunner {
     for (;;) {
       const rows = await this.ds.vulnerabilities.catalog(this.loadedUpTo, 20_000);
       if (rows.length === 0) return;
+      const last = rows[rows.length - 1]!.id;
+      if (last >= this.titles.titleOf.length) {
+        const grown = new Int32Array(Math.max(last + 1, this.titles.titleOf.length * 2));
+        grown.set(this.titles.titleOf);
+        this.titles.titleOf = grown;
+      }
       for (const s of rows) {
         this.loadedUpTo = Math.max(this.loadedUpTo, s.id);
+        this.titles.titleOf[s.id] = s.title_id;
+        if (s.title_id > this.titles.maxTitleId) this.titles.maxTitleId = s.title_id;
         if (s.source === 'kernel') {
           this.kernelIds.set(s.version, s.id);
           this.packages[s.id] = null;
@@ -289,17 +346,7 @@ export class ScanRunner {
     const linkChunk = this.opts.linkChunk ?? 250;
     const perWrite = this.opts.findingsPerWrite ?? 100;
     const hostsPerWrite = this.opts.hostsPerWrite ?? 100;
-    const phases: ScanPhases = {
-      catalog: 0,
-      hosts: 0,
-      links: 0,
-      engine: 0,
-      kernels: 0,
-      writes: 0,
-      write_waits: 0,
-      sweep: 0,
-      count: 0,
-    };
+    const phases = emptyPhases();
     report.phase_ms = phases;
     const timed = async <T>(phase: keyof ScanPhases, fn: () => Promise<T>): Promise<T> => {
       const t = performance.now();
@@ -448,20 +495,46 @@ export class ScanRunner {
     // What is queued is consistent (shared findings before the hosts marked scanned).
     await writes.drain();
     if (!stopped()) await timed('sweep', () => this.sweep(feedKey, writes, report, stopped));
-    // Host counts per CVE, after every scan: findings, hosts and their teams change between.
-    if (!stopped()) await timed('count', () => this.countHosts(counts, writes, stopped));
+    // Host counts per CVE, software version and title, after every scan: findings, software,
+    // hosts and their teams change between.
+    if (!stopped()) {
+      const counted = emptyCountReport(this.clock());
+      await timed('count', () => this.countHosts(counts, writes, stopped, counted));
+      counted.finished_at = this.clock();
+      report.counts = counted;
+    }
+  }
+
+  /** A count pass alone (no scan): host counts per CVE, software version and title, per team. */
+  async count(stopped: () => boolean): Promise<CountReport> {
+    const report = emptyCountReport(this.clock());
+    await this.countHosts(
+      new HostCounts(),
+      new WriteQueue(this.pacing.writeGapMs, emptyPhases()),
+      stopped,
+      report,
+    );
+    report.finished_at = this.clock();
+    return report;
   }
 
   /**
-   * Counts the hosts exposed to each CVE, per team, from the stored findings: host by host,
-   * its software ids (read host-major) against the shared findings of its release, plus its
-   * host-specific findings. Writes the counts that the vulnerability list shows.
+   * The count pass: every host's software ids, read host-major (`host_software` has no index by
+   * software) team by team, give the hosts per software version and per title of that team and
+   * of every host, and (for hosts the scan did not count from their findings) the hosts exposed
+   * to each CVE, against the shared findings of the host's release plus its host-specific ones.
+   * Writes what the software and vulnerability lists read, in small transactions, then drops
+   * the counts no host has any more.
    */
   private async countHosts(
     counts: HostCounts,
     writes: WriteQueue,
     stopped: () => boolean,
+    report: CountReport,
   ): Promise<void> {
+    const phases = report.phase_ms;
+    const t0 = performance.now();
+    await this.refreshCatalog();
     // release → software id → CVEs, and which software ids are in any (most are not).
     const shared = new Map<string, Map<number, string[]>>();
     let exposedIds = new Uint8Array(this.loadedUpTo + 1);
@@ -484,48 +557,94 @@ export class ScanRunner {
       if (list) list.push(r.cve);
       else own.set(r.host_id, [r.cve]);
     }
-    let after = 0;
-    for (;;) {
-      if (stopped()) return;
-      const page = await this.ds.vulnerabilities.hostsForCount(after, 250);
-      if (page.length === 0) break;
-      after = page[page.length - 1]!.host_id;
-      const hosts = page.filter((h) => !counts.hosts.has(h.host_id));
-      const exposed = hosts.filter((h) => shared.has(h.release_key)).map((h) => h.host_id);
-      const links =
-        exposed.length > 0 ? await this.ds.vulnerabilities.softwareIdsOf(exposed) : undefined;
-      for (const h of hosts) {
-        const cves: string[] = [];
-        const bySoftware = shared.get(h.release_key);
-        const ids = links?.byHost.get(h.host_id);
-        if (bySoftware && ids) {
-          for (let i = 0; i < ids.length; i++) {
-            const id = ids[i]!;
-            if (id >= exposedIds.length || exposedIds[id] === 0) continue;
-            const list = bySoftware.get(id);
-            if (list) for (const c of list) cves.push(c);
-          }
-        }
-        for (const c of own.get(h.host_id) ?? []) cves.push(c);
-        counts.add(h.host_id, h.team_id, cves);
+    phases.read += performance.now() - t0;
+
+    const now = this.clock();
+    const written = new Set<string>();
+    const store = (rows: ReturnType<SoftwareTally['rows']>): void => {
+      for (const r of rows.versions) written.add(`v${r.team_id}:${r.software_id}`);
+      for (const r of rows.titles) written.add(`t${r.team_id}:${r.title_id}`);
+      report.version_rows += rows.versions.length;
+      report.title_rows += rows.titles.length;
+      for (let i = 0; i < Math.max(rows.versions.length, rows.titles.length); i += 200) {
+        const v = rows.versions.slice(i, i + 200);
+        const t = rows.titles.slice(i, i + 200);
+        writes.push(() => this.ds.software.writeHostCounts(v, t, now));
       }
-      await writes.pump();
-      await this.pacing.cpu();
+    };
+    const all = new SoftwareTally();
+    const team = new SoftwareTally();
+    for (const teamId of await this.ds.vulnerabilities.hostTeams()) {
+      let after = 0;
+      for (;;) {
+        if (stopped()) return;
+        let t = performance.now();
+        const page = await this.ds.vulnerabilities.hostsForCount(teamId, after, 250);
+        if (page.length === 0) break;
+        after = page[page.length - 1]!.host_id;
+        const links = await this.ds.vulnerabilities.softwareIdsOf(page.map((h) => h.host_id));
+        if (links.maxId > this.loadedUpTo) await this.refreshCatalog();
+        phases.read += performance.now() - t;
+        t = performance.now();
+        for (const h of page) {
+          const ids = links.byHost.get(h.host_id) ?? EMPTY_IDS;
+          const bySoftware = shared.get(h.release_key);
+          const exposed =
+            bySoftware === undefined
+              ? null
+              : (id: number) =>
+                  id < exposedIds.length && exposedIds[id] === 1 && bySoftware.has(id);
+          team.addHost(h.host_id, ids, this.titles, exposed);
+          if (counts.hosts.has(h.host_id)) continue;
+          const cves: string[] = [];
+          if (exposed) {
+            for (let i = 0; i < ids.length; i++) {
+              const id = ids[i]!;
+              if (exposed(id)) for (const c of bySoftware!.get(id)!) cves.push(c);
+            }
+          }
+          for (const c of own.get(h.host_id) ?? []) cves.push(c);
+          counts.add(h.host_id, teamId, cves);
+        }
+        report.hosts += page.length;
+        phases.tally += performance.now() - t;
+        await writes.pump();
+        await this.pacing.cpu();
+      }
+      store(team.rows(teamId ?? 0, this.titles));
+      team.addTo(all);
+      team.reset();
     }
+    store(all.rows(ALL_TEAMS, this.titles));
+
     const rows: Array<{ cve: string; team_id: number; hosts_count: number }> = [];
     for (const [cve, byTeam] of counts.byCve)
       for (const [t, n] of byTeam) rows.push({ cve, team_id: t, hosts_count: n });
+    report.cve_rows = rows.length;
     const keep = new Set(rows.map((r) => `${r.cve}\u0000${r.team_id}`));
     const gone = (await this.ds.vulnerabilities.hostCounts()).filter(
       (r) => !keep.has(`${r.cve}\u0000${r.team_id}`),
     );
-    const now = this.clock();
     for (let i = 0; i < Math.max(rows.length, gone.length); i += 200) {
       const part = rows.slice(i, i + 200);
       const drop = gone.slice(i, i + 200);
       writes.push(() => this.ds.vulnerabilities.writeHostCounts(part, drop, now));
     }
+    report.dropped_rows += gone.length;
+    const w = performance.now();
     await writes.drain();
+    // Counts no host of that team has any more (written before this pass, not by it).
+    const stored = await this.ds.software.hostCountKeys();
+    const goneVersions = stored.versions.filter((k) => !written.has(`v${k.team_id}:${k.id}`));
+    const goneTitles = stored.titles.filter((k) => !written.has(`t${k.team_id}:${k.id}`));
+    report.dropped_rows += goneVersions.length + goneTitles.length;
+    for (let i = 0; i < Math.max(goneVersions.length, goneTitles.length); i += 500) {
+      const v = goneVersions.slice(i, i + 500);
+      const t = goneTitles.slice(i, i + 500);
+      writes.push(() => this.ds.software.dropHostCounts(v, t));
+    }
+    await writes.drain();
+    phases.writes += performance.now() - w;
   }
 
   /**

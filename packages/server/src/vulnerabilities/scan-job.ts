@@ -3,11 +3,11 @@ import { Worker } from 'node:worker_threads';
 import type { Datastore } from '@flotilla/db';
 import type { Logger } from 'pino';
 import { FeedStore, hasFeedFiles, type FeedStoreStatus } from './feed-store.js';
-import { emptyReport, type ScanReport } from './scan-core.js';
+import { emptyCountReport, emptyReport, type CountReport, type ScanReport } from './scan-core.js';
 import { ScanSession, type ScanLog } from './scan-session.js';
 import type { FromScanWorker, ScanWorkerData, ToScanWorker } from './scan-worker.js';
 
-export { matchVersion, osReleaseOf, type ScanReport } from './scan-core.js';
+export { matchVersion, osReleaseOf, type CountReport, type ScanReport } from './scan-core.js';
 
 /** The feeds as the API sees them: where they are, what loaded, and a way to reload. */
 export interface FeedsView {
@@ -47,6 +47,7 @@ interface Pending {
 export class VulnScanJob {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<ScanReport> | null = null;
+  private counting: Promise<CountReport> | null = null;
   private stopped = false;
   last: ScanReport | null = null;
   readonly feeds: FeedsView;
@@ -149,12 +150,43 @@ export class VulnScanJob {
     if (this.running) await this.running.catch(() => undefined);
   }
 
-  /** Runs one scan (or joins the one running). */
+  /** Runs one scan, which ends with a count pass (or joins the one running). */
   run(): Promise<ScanReport> {
-    this.running ??= this.scan().finally(() => {
+    const counting = this.counting;
+    this.running ??= (counting ? counting.then(() => this.scan()) : this.scan()).finally(() => {
       this.running = null;
     });
     return this.running;
+  }
+
+  /**
+   * Runs a count pass alone (or joins the one running): hosts per software version, title and
+   * CVE, per team, as the lists show them. Every scan ends with one; this is for when the
+   * counts are wanted without a scan (tests, benchmarks, an operator).
+   */
+  count(): Promise<CountReport> {
+    const running = this.running;
+    this.counting ??= (running ? running.then(() => this.countNow()) : this.countNow()).finally(
+      () => {
+        this.counting = null;
+      },
+    );
+    return this.counting;
+  }
+
+  private async countNow(): Promise<CountReport> {
+    if (this.inline) return this.inline.count();
+    try {
+      const m = await this.request({ type: 'count', id: 0 });
+      if (m.type === 'counted') return m.report;
+      throw new Error(`unexpected reply ${m.type}`);
+    } catch (err) {
+      this.log.error({ err }, 'software host count failed');
+      const report = emptyCountReport(this.clock());
+      report.error = err instanceof Error ? err.message : String(err);
+      report.finished_at = this.clock();
+      return report;
+    }
   }
 
   private async scan(): Promise<ScanReport> {
@@ -219,6 +251,7 @@ export class VulnScanJob {
       case 'scanned':
         this.remoteStatus = m.status;
         break;
+      case 'counted':
       case 'failed':
       case 'stopped':
         break;

@@ -2,9 +2,11 @@ import type { Datastore } from '@flotilla/db';
 import { createScanner, type Scanner } from '@flotilla/vuln';
 import { downloadFeeds, type FeedStore } from './feed-store.js';
 import {
+  emptyCountReport,
   emptyReport,
   ScanRunner,
   STORAGE,
+  type CountReport,
   type ScanOptions,
   type ScanPacing,
   type ScanReport,
@@ -102,6 +104,31 @@ export class ScanSession {
         seconds: (report.finished_at - report.started_at) / 1000,
       },
       'vulnerability scan finished',
+    );
+    return report;
+  }
+
+  /** A count pass alone: host counts per software version, title and CVE, per team. */
+  async count(): Promise<CountReport> {
+    let report: CountReport;
+    try {
+      report = await this.runner.count(() => this.stopped);
+    } catch (err) {
+      report = emptyCountReport(this.clock());
+      report.error = err instanceof Error ? err.message : String(err);
+      report.finished_at = this.clock();
+      this.log('error', { err }, 'software host count failed');
+      return report;
+    }
+    this.log(
+      'info',
+      {
+        hosts: report.hosts,
+        version_rows: report.version_rows,
+        title_rows: report.title_rows,
+        seconds: (report.finished_at - report.started_at) / 1000,
+      },
+      'software host counts stored',
     );
     return report;
   }

@@ -3,7 +3,7 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDatastore, type DatastoreOptions } from '@flotilla/db';
 import { FeedStore, type FeedStoreStatus } from './feed-store.js';
-import type { ScanReport } from './scan-core.js';
+import type { CountReport, ScanReport } from './scan-core.js';
 import { ScanSession } from './scan-session.js';
 
 /** What the scan worker is started with. */
@@ -19,11 +19,15 @@ export interface ScanWorkerData {
 }
 
 export type ToScanWorker =
-  { type: 'reload'; id: number; force: boolean } | { type: 'scan'; id: number } | { type: 'stop' };
+  | { type: 'reload'; id: number; force: boolean }
+  | { type: 'scan'; id: number }
+  | { type: 'count'; id: number }
+  | { type: 'stop' };
 
 export type FromScanWorker =
   | { type: 'reloaded'; id: number; changed: boolean; status: FeedStoreStatus }
   | { type: 'scanned'; id: number; report: ScanReport; status: FeedStoreStatus }
+  | { type: 'counted'; id: number; report: CountReport }
   | { type: 'failed'; id: number; message: string }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; fields: Record<string, unknown>; msg: string }
   | { type: 'stopped' };
@@ -91,6 +95,9 @@ port.on('message', (m: ToScanWorker) => {
         const report = await session.scan();
         return { type: 'scanned', id: m.id, report, status: session.feeds.status };
       });
+      break;
+    case 'count':
+      run(m.id, async () => ({ type: 'counted', id: m.id, report: await session.count() }));
       break;
     case 'stop':
       session.stop();

@@ -10,6 +10,7 @@ import {
   type Datastore,
   type DialectName,
   type SoftwareInput,
+  type TeamScope,
   type TestDatabase,
 } from '@flotilla/db';
 import { VulnScanJob } from '../src/vulnerabilities/scan-job.js';
@@ -148,6 +149,67 @@ async function openFindings(ds: Datastore): Promise<string[]> {
     .sort();
 }
 
+/**
+ * What the software lists should show for hosts of `teams` (null: no team), counted from the
+ * links one by one: hosts per version and per title, versions per title, versions and titles
+ * with an open finding on one of those hosts, and each version's open CVEs.
+ */
+async function liveSoftwareCounts(ds: Datastore, teams: 'all' | Array<number | null>) {
+  const links = await ds.db
+    .selectFrom('host_software as hs')
+    .innerJoin('hosts as h', 'h.id', 'hs.host_id')
+    .innerJoin('software as s', 's.id', 'hs.software_id')
+    .select(['hs.host_id', 'hs.software_id', 'h.team_id', 's.title_id'])
+    .execute();
+  const open = await ds.db
+    .selectFrom('open_host_vulnerabilities as hv' as 'host_vulnerabilities as hv')
+    .innerJoin('hosts as h', 'h.id', 'hv.host_id')
+    .select(['hv.host_id', 'hv.software_id', 'hv.cve', 'h.team_id'])
+    .execute();
+  const inScope = (t: number | null) => teams === 'all' || teams.includes(t);
+  const add = <K, V>(m: Map<K, Set<V>>, k: K, v: V) => {
+    const set = m.get(k);
+    if (set) set.add(v);
+    else m.set(k, new Set([v]));
+  };
+  const versions = new Map<number, Set<number>>();
+  const titles = new Map<number, Set<number>>();
+  const titleVersions = new Map<number, Set<number>>();
+  const titleOf = new Map<number, number>();
+  for (const l of links) {
+    titleOf.set(l.software_id, l.title_id);
+    if (!inScope(l.team_id)) continue;
+    add(versions, l.software_id, l.host_id);
+    add(titles, l.title_id, l.host_id);
+    add(titleVersions, l.title_id, l.software_id);
+  }
+  const cves = new Map<number, Set<string>>();
+  for (const o of open)
+    if (o.software_id !== null && inScope(o.team_id)) add(cves, o.software_id, o.cve);
+  return {
+    versions: new Map([...versions].map(([id, hosts]) => [id, hosts.size])),
+    titles: new Map(
+      [...titles].map(([id, hosts]) => [
+        id,
+        { hosts_count: hosts.size, versions_count: titleVersions.get(id)!.size },
+      ]),
+    ),
+    vulnerableVersions: [...cves.keys()].sort((a, b) => a - b),
+    vulnerableTitles: [...new Set([...cves.keys()].map((id) => titleOf.get(id)!))].sort(
+      (a, b) => a - b,
+    ),
+    cves: new Map([...cves].map(([id, set]) => [id, [...set].sort()])),
+    hostsWith: (softwareId: number) =>
+      [
+        ...new Set(
+          links
+            .filter((l) => l.software_id === softwareId && inScope(l.team_id))
+            .map((l) => l.host_id),
+        ),
+      ].sort((a, b) => a - b),
+  };
+}
+
 describe.each(await testDialects())('vulnerability scan job on %s', (dialect) => {
   let f: Fleet;
   let threaded: VulnScanJob;
@@ -224,6 +286,182 @@ describe.each(await testDialects())('vulnerability scan job on %s', (dialect) =>
     expect(noTeam.count).toBe(1);
     const none = await f.ds.vulnerabilities.list({ visibleTeams: [] }, {}, page, order);
     expect(none.count).toBe(0);
+  });
+
+  it('counts hosts per software version and title, per team, as the links say', async () => {
+    // Hosts 1–3 in no team, 4 in Blue (the test above), 5 moves to Red.
+    const [blue] = (await f.ds.db.selectFrom('teams').select('id').execute()).map((t) => t.id);
+    const red = await f.ds.teams.create('Red', '', Date.now());
+    await f.ds.db
+      .updateTable('hosts')
+      .set({ team_id: red })
+      .where('id', '=', f.hostIds[4]!)
+      .execute();
+    const before = Date.now();
+    const report = await threaded.count();
+    expect(report.error).toBeUndefined();
+    expect(report.hosts).toBe(5);
+    // Blue's rows for software only host 5 has are gone (host 5 left Blue).
+    expect(report.dropped_rows).toBeGreaterThan(0);
+
+    const scopes: Array<[string, TeamScope, 'all' | Array<number | null>]> = [
+      ['every host', { visibleTeams: 'all' }, 'all'],
+      ['Blue', { visibleTeams: 'all', teamId: blue! }, [blue!]],
+      ['no team', { visibleTeams: 'all', teamId: 0 }, [null]],
+      ['a user of Blue and Red', { visibleTeams: [blue!, red] }, [blue!, red]],
+      ['a user of Red asking for Red', { visibleTeams: [red], teamId: red }, [red]],
+      ['a user of Red asking for Blue', { visibleTeams: [red], teamId: blue! }, []],
+      ['a user of no team', { visibleTeams: [] }, []],
+    ];
+    const byId = { key: 'id' as const, direction: 'asc' as const };
+    for (const [name, scope, teams] of scopes) {
+      const live = await liveSoftwareCounts(f.ds, teams);
+      // Not vacuous: every scope with hosts has vulnerable versions.
+      if (teams === 'all' || teams.length > 0)
+        expect(live.vulnerableVersions.length, name).toBeGreaterThan(10);
+      const versions = await f.ds.software.listVersions(scope, {}, null, byId);
+      expect(new Map(versions.rows.map((r) => [r.id, r.hosts_count])), name).toEqual(live.versions);
+      expect(versions.count, name).toBe(live.versions.size);
+      if (live.versions.size > 0)
+        expect(versions.countsUpdatedAt!, name).toBeGreaterThanOrEqual(before);
+      else expect(versions.countsUpdatedAt, name).toBeNull();
+      const titles = await f.ds.software.listTitles(scope, {}, null, byId);
+      expect(
+        new Map(
+          titles.rows.map((r) => [
+            r.id,
+            { hosts_count: r.hosts_count, versions_count: r.versions_count },
+          ]),
+        ),
+        name,
+      ).toEqual(live.titles);
+      expect(titles.count, name).toBe(live.titles.size);
+      // vulnerable=true: versions (titles) with an open finding on a host of the scope.
+      const vulnerable = await f.ds.software.listVersions(scope, { vulnerable: true }, null, byId);
+      expect(
+        vulnerable.rows.map((r) => r.id),
+        name,
+      ).toEqual(live.vulnerableVersions);
+      const vulnerableTitles = await f.ds.software.listTitles(
+        scope,
+        { vulnerable: true },
+        null,
+        byId,
+      );
+      expect(
+        vulnerableTitles.rows.map((r) => r.id),
+        name,
+      ).toEqual(live.vulnerableTitles);
+      // Their CVEs, and the hosts that have them (paged: two hosts at a time).
+      const cves = await f.ds.software.cvesFor(scope, [...live.versions.keys()]);
+      expect(
+        new Map([...cves].map(([id, list]) => [id, list.map((c) => c.cve).sort()])),
+        name,
+      ).toEqual(live.cves);
+      for (const id of live.vulnerableVersions.slice(0, 3)) {
+        const hosts: number[] = [];
+        for (let after: number | null = 0; after !== null;) {
+          const page = await f.ds.software.hostIdsWith(scope, { softwareId: id }, after, 2);
+          hosts.push(...page.hostIds);
+          after = page.next;
+        }
+        expect(hosts, name).toEqual(live.hostsWith(id));
+      }
+    }
+
+    // A version with findings on two releases: only the release its hosts run counts.
+    const expat = (
+      await f.ds.software.listVersions({ visibleTeams: 'all' }, { query: 'libexpat1' }, null, byId)
+    ).rows[0]!;
+    const real = (await f.ds.software.cvesFor({ visibleTeams: 'all' }, [expat.id])).get(expat.id)!;
+    await f.ds.db
+      .insertInto('software_cves')
+      .values({
+        release_key: 'ubuntu:23.04:lunar',
+        software_id: expat.id,
+        cve: 'CVE-2099-0001',
+        package: 'libexpat1',
+        installed_version: expat.version,
+        fixed_version: null,
+        source: 'oval',
+        advisory: '',
+        feeds_version: 'test',
+        created_at: Date.now(),
+      })
+      .execute();
+    const both = (await f.ds.software.cvesFor({ visibleTeams: 'all' }, [expat.id])).get(expat.id)!;
+    expect(real.map((c) => c.cve)).toContain('CVE-2022-43680');
+    expect(both).toEqual(real);
+    await f.ds.db.deleteFrom('software_cves').where('cve', '=', 'CVE-2099-0001').execute();
+
+    // Ordered and paged on the stored counts.
+    const top = await f.ds.software.listVersions(
+      { visibleTeams: 'all' },
+      {},
+      { page: 0, perPage: 3 },
+      { key: 'hosts_count', direction: 'desc' },
+    );
+    expect(top.rows.map((r) => r.hosts_count)).toEqual([5, 5, 5]);
+    const query = await f.ds.software.listTitles(
+      { visibleTeams: 'all' },
+      { query: 'LIBEXPAT' },
+      { page: 0, perPage: 10 },
+      { key: 'name', direction: 'asc' },
+    );
+    expect(query.rows.map((r) => [r.name, r.hosts_count, r.versions_count])).toEqual([
+      ['libexpat1', 5, 1],
+    ]);
+  });
+
+  it('counts are as of the last pass; the main-thread pass stores what the worker stored', async () => {
+    const stored = async () => {
+      const v = await f.ds.db
+        .selectFrom('software_host_counts')
+        .select(['software_id', 'team_id', 'hosts_count', 'vulnerable_hosts_count'])
+        .orderBy('software_id')
+        .orderBy('team_id')
+        .execute();
+      const t = await f.ds.db
+        .selectFrom('software_title_host_counts')
+        .select(['title_id', 'team_id', 'hosts_count', 'versions_count', 'vulnerable_hosts_count'])
+        .orderBy('title_id')
+        .orderBy('team_id')
+        .execute();
+      return JSON.stringify([v, t]);
+    };
+    const worker = await stored();
+    const inline = job(f, false);
+    expect((await inline.count()).error).toBeUndefined();
+    expect(await stored()).toBe(worker);
+
+    // A version new since the last pass is listed once a pass has counted it.
+    await f.ds.software.apply(
+      [
+        {
+          hostId: f.hostIds[0]!,
+          checksum: 'with-new-tool',
+          sources: ['python_packages'],
+          items: [{ name: 'brand-new-tool', version: '1.0', source: 'python_packages' }],
+        },
+      ],
+      Date.now(),
+    );
+    const find = () =>
+      f.ds.software.listVersions({ visibleTeams: 'all' }, { query: 'brand-new-tool' }, null, {
+        key: 'id',
+        direction: 'asc',
+      });
+    expect((await find()).count).toBe(0);
+    await inline.count();
+    await inline.stop();
+    expect((await find()).rows).toEqual([
+      expect.objectContaining({ name: 'brand-new-tool', hosts_count: 1 }),
+    ]);
+    // The worker's pass sees it too (its catalogue learns new software as it goes).
+    await threaded.count();
+    expect((await find()).rows).toEqual([
+      expect.objectContaining({ name: 'brand-new-tool', hosts_count: 1 }),
+    ]);
   });
 
   it('fills the CVE’s publication date and description from the NVD feed', async () => {

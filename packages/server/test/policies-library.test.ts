@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlotillaClient } from '@flotilla/api';
+import { createTestDatabase, testDialects, type TestDatabase } from '@flotilla/db';
 import {
   EngineSet,
   OsqueryAgent,
@@ -148,6 +149,7 @@ function variant(base: Profile, family: Family, hardened: boolean): Profile {
   return { ...base, name: `${base.name}-${on ? 'hardened' : 'weak'}`, tables };
 }
 
+const DIALECTS = await testDialects();
 const library = parsePolicyYaml(libraryYaml('linux-hardening'));
 const appliesTo = (p: PolicySpec, label: string) =>
   !p.labels_include_any?.length || p.labels_include_any.includes(label);
@@ -180,121 +182,130 @@ describe('the Linux hardening library on simulated hosts', () => {
     for (const [, s] of seen) expect(s.pass > 0 && s.fail > 0).toBe(true);
   });
 
-  describe('imported into a server and evaluated by simulated osquery agents', () => {
-    let dir: string;
-    let server: RunningServer;
-    let admin: FlotillaClient;
-    const agents: OsqueryAgent[] = [];
-    const engines = new EngineSet();
+  describe.each(DIALECTS)(
+    'imported into a server on %s and evaluated by simulated osquery agents',
+    (dialect) => {
+      let dir: string;
+      let db: TestDatabase;
+      let server: RunningServer;
+      let admin: FlotillaClient;
+      const agents: OsqueryAgent[] = [];
+      const engines = new EngineSet();
 
-    beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), 'flotilla-policy-lib-'));
-      server = await startServer(
-        loadConfig({
-          env: {
-            FLOTILLA_DATA_DIR: dir,
-            FLOTILLA_PORT: '0',
-            FLOTILLA_HOST: '127.0.0.1',
-            FLOTILLA_LOG_LEVEL: 'warn',
-            FLOTILLA_SEEN_FLUSH_INTERVAL_MS: '200',
-          },
-        }),
-      );
-      const ca = readFileSync(join(dir, 'tls', 'ca.pem'), 'utf8');
-      const url = server.url.replace('localhost', '127.0.0.1');
-      admin = new FlotillaClient({ serverUrl: url, ca });
-      await admin.setup({
-        email: 'admin@example.com',
-        name: 'Admin',
-        password: 'Policy-library-1!',
-      });
-      await admin.request('POST', '/api/v1/fleet/spec/enroll_secret', {
-        spec: { secrets: [{ secret: 'lib-secret-123' }] },
-      });
-      await admin.request('PATCH', '/api/v1/fleet/config', {
-        agent_options: {
-          config: { options: { distributed_interval: 1, config_refresh: 5, logger_tls_period: 5 } },
-        },
-      });
-      await admin.request('POST', '/api/v1/fleet/policies/library/linux-hardening/import', {});
-      const secureContext = createSecureContext({ ca });
-      let index = 0;
-      for (const d of DISTROS) {
-        for (const hardened of [true, false]) {
-          const host = new SimHost(variant(getProfile(d.profile), d.family, hardened), ++index);
-          const agent = new OsqueryAgent({
-            host,
-            engine: engines.get('linux'),
-            transport: new Transport({
-              server: new URL(url),
-              secureContext,
-              sessionTimeoutSeconds: 3600,
-              timeoutMs: 16_000,
-              version: '5.23.1',
-            }),
-            enrollSecret: 'lib-secret-123',
-            hostIdentifier: 'uuid',
-            flags: { tls_hostname: new URL(url).host },
-          });
-          agents.push(agent);
-          void agent.start();
-        }
-      }
-    }, 60_000);
-
-    afterAll(async () => {
-      for (const a of agents) a.stop();
-      engines.close();
-      admin.close();
-      await server.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
-
-    it('each policy counts the hardened hosts passing and the weak ones failing', async () => {
-      const expected = new Map(
-        library.map((p) => {
-          const n = DISTROS.filter((d) => appliesTo(p, d.label)).length;
-          return [p.name, { passing_host_count: n, failing_host_count: n }];
-        }),
-      );
-      const counts = async () =>
-        (
-          await admin.request<{
-            policies: Array<{
-              name: string;
-              passing_host_count: number;
-              failing_host_count: number;
-            }>;
-          }>('GET', '/api/v1/fleet/global/policies')
-        ).policies;
-      await waitUntil(
-        'every library policy evaluated by every host it applies to',
-        async () =>
-          (await counts()).every((p) => {
-            const e = expected.get(p.name)!;
-            return (
-              p.passing_host_count === e.passing_host_count &&
-              p.failing_host_count === e.failing_host_count
-            );
+      beforeAll(async () => {
+        dir = mkdtempSync(join(tmpdir(), 'flotilla-policy-lib-'));
+        db = await createTestDatabase(dialect);
+        server = await startServer(
+          loadConfig({
+            env: {
+              ...(dialect === 'postgres' ? { FLOTILLA_DATABASE_URL: db.location } : {}),
+              FLOTILLA_DATA_DIR: dir,
+              FLOTILLA_PORT: '0',
+              FLOTILLA_HOST: '127.0.0.1',
+              FLOTILLA_LOG_LEVEL: 'warn',
+              FLOTILLA_SEEN_FLUSH_INTERVAL_MS: '200',
+            },
           }),
-        60_000,
-      ).catch(async (e: unknown) => {
-        throw new Error(
-          `${String(e)}: ${JSON.stringify((await counts()).map((p) => [p.name.slice(17), p.passing_host_count, p.failing_host_count]))}`,
         );
+        const ca = readFileSync(join(dir, 'tls', 'ca.pem'), 'utf8');
+        const url = server.url.replace('localhost', '127.0.0.1');
+        admin = new FlotillaClient({ serverUrl: url, ca });
+        await admin.setup({
+          email: 'admin@example.com',
+          name: 'Admin',
+          password: 'Policy-library-1!',
+        });
+        await admin.request('POST', '/api/v1/fleet/spec/enroll_secret', {
+          spec: { secrets: [{ secret: 'lib-secret-123' }] },
+        });
+        await admin.request('PATCH', '/api/v1/fleet/config', {
+          agent_options: {
+            config: {
+              options: { distributed_interval: 1, config_refresh: 5, logger_tls_period: 5 },
+            },
+          },
+        });
+        await admin.request('POST', '/api/v1/fleet/policies/library/linux-hardening/import', {});
+        const secureContext = createSecureContext({ ca });
+        let index = 0;
+        for (const d of DISTROS) {
+          for (const hardened of [true, false]) {
+            const host = new SimHost(variant(getProfile(d.profile), d.family, hardened), ++index);
+            const agent = new OsqueryAgent({
+              host,
+              engine: engines.get('linux'),
+              transport: new Transport({
+                server: new URL(url),
+                secureContext,
+                sessionTimeoutSeconds: 3600,
+                timeoutMs: 16_000,
+                version: '5.23.1',
+              }),
+              enrollSecret: 'lib-secret-123',
+              hostIdentifier: 'uuid',
+              flags: { tls_hostname: new URL(url).host },
+            });
+            agents.push(agent);
+            void agent.start();
+          }
+        }
+      }, 60_000);
+
+      afterAll(async () => {
+        for (const a of agents) a.stop();
+        engines.close();
+        admin.close();
+        await server.close();
+        await db.drop();
+        rmSync(dir, { recursive: true, force: true });
       });
-      const c = await admin.request<{
-        compliance: { hosts_count: number; compliant_hosts_count: number };
-      }>('GET', '/api/v1/fleet/policies/compliance');
-      expect(c.compliance).toMatchObject({ hosts_count: 6, compliant_hosts_count: 3 });
-      const { hosts } = await admin.request<{
-        hosts: Array<{ hostname: string; issues: { failing_policies_count: number } }>;
-      }>('GET', '/api/v1/fleet/hosts');
-      const failing = hosts.filter((h) => h.issues.failing_policies_count > 0);
-      expect(failing).toHaveLength(3);
-      expect(failing.every((h) => h.issues.failing_policies_count >= library.length - 1)).toBe(
-        true,
-      );
-    }, 90_000);
-  });
+
+      it('each policy counts the hardened hosts passing and the weak ones failing', async () => {
+        const expected = new Map(
+          library.map((p) => {
+            const n = DISTROS.filter((d) => appliesTo(p, d.label)).length;
+            return [p.name, { passing_host_count: n, failing_host_count: n }];
+          }),
+        );
+        const counts = async () =>
+          (
+            await admin.request<{
+              policies: Array<{
+                name: string;
+                passing_host_count: number;
+                failing_host_count: number;
+              }>;
+            }>('GET', '/api/v1/fleet/global/policies')
+          ).policies;
+        await waitUntil(
+          'every library policy evaluated by every host it applies to',
+          async () =>
+            (await counts()).every((p) => {
+              const e = expected.get(p.name)!;
+              return (
+                p.passing_host_count === e.passing_host_count &&
+                p.failing_host_count === e.failing_host_count
+              );
+            }),
+          60_000,
+        ).catch(async (e: unknown) => {
+          throw new Error(
+            `${String(e)}: ${JSON.stringify((await counts()).map((p) => [p.name.slice(17), p.passing_host_count, p.failing_host_count]))}`,
+          );
+        });
+        const c = await admin.request<{
+          compliance: { hosts_count: number; compliant_hosts_count: number };
+        }>('GET', '/api/v1/fleet/policies/compliance');
+        expect(c.compliance).toMatchObject({ hosts_count: 6, compliant_hosts_count: 3 });
+        const { hosts } = await admin.request<{
+          hosts: Array<{ hostname: string; issues: { failing_policies_count: number } }>;
+        }>('GET', '/api/v1/fleet/hosts');
+        const failing = hosts.filter((h) => h.issues.failing_policies_count > 0);
+        expect(failing).toHaveLength(3);
+        expect(failing.every((h) => h.issues.failing_policies_count >= library.length - 1)).toBe(
+          true,
+        );
+      }, 90_000);
+    },
+  );
 });

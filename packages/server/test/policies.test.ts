@@ -831,9 +831,92 @@ describe.each(await testDialects())(
         await api(s.app, teamObs, 'GET', '/api/v1/fleet/policies/compliance/history?from=0')
       ).body['history'] as Array<{ host_team_id: number }>;
       expect(h.every((r) => r.host_team_id === team.id)).toBe(true);
-      expect((await api(s.app, undefined, 'GET', '/api/v1/fleet/global/policies')).status).toBe(
-        401,
+      const status = async (
+        t: string | undefined,
+        method: 'GET' | 'POST',
+        url: string,
+        b?: object,
+      ) =>
+        (
+          await s.app.inject({
+            method,
+            url,
+            ...(b ? { payload: b } : {}),
+            headers: t ? { authorization: `Bearer ${t}` } : {},
+          })
+        ).statusCode;
+      // Reading: a team's people see their team only; nobody anonymous sees anything.
+      expect(
+        await status(teamObs, 'GET', `/api/v1/fleet/policies/compliance?team_id=${team.id}`),
+      ).toBe(200);
+      const other = (await api(s.app, token, 'POST', '/api/v1/fleet/teams', { name: 'Elsewhere' }))
+        .body['team'] as { id: number };
+      expect(
+        await status(teamObs, 'GET', `/api/v1/fleet/policies/compliance?team_id=${other.id}`),
+      ).toBe(403);
+      expect(await status(teamObs, 'GET', `/api/v1/fleet/teams/${other.id}/policies`)).toBe(403);
+      expect(await status(teamObs, 'GET', '/api/v1/fleet/policies/export')).toBe(403);
+      expect(await status(teamObs, 'GET', `/api/v1/fleet/policies/export?team_id=${team.id}`)).toBe(
+        200,
       );
+      expect(
+        await status(
+          teamObs,
+          'GET',
+          `/api/v1/fleet/hosts/${ids[0]}/policies/${rootShell.id}/compliance`,
+        ),
+      ).toBe(403);
+      expect(
+        await status(
+          observer,
+          'GET',
+          `/api/v1/fleet/hosts/${ids[0]}/policies/${rootShell.id}/compliance`,
+        ),
+      ).toBe(200);
+      // Writing: observers never; team maintainers only their team's automations.
+      expect(
+        await status(observer, 'POST', '/api/v1/fleet/automations/reset', {
+          policy_ids: [rootShell.id],
+        }),
+      ).toBe(403);
+      expect(
+        await status(teamMaint, 'POST', '/api/v1/fleet/automations/reset', {
+          policy_ids: [rootShell.id],
+        }),
+      ).toBe(403);
+      expect(
+        await status(teamMaint, 'POST', '/api/v1/fleet/automations/reset', { team_ids: [team.id] }),
+      ).toBe(200);
+      expect(
+        (
+          await api(
+            s.app,
+            teamMaint,
+            'PATCH',
+            `/api/v1/fleet/policies/automations?team_id=${team.id}`,
+            {
+              policy_result_logging: { enabled: false },
+            },
+          )
+        ).status,
+      ).toBe(200);
+      expect(
+        (
+          await api(s.app, teamMaint, 'PATCH', '/api/v1/fleet/policies/automations', {
+            policy_result_logging: { enabled: false },
+          })
+        ).status,
+      ).toBe(403);
+      expect(await status(observer, 'POST', '/api/v1/fleet/spec/policies', { specs: [] })).toBe(
+        403,
+      );
+      for (const url of [
+        '/api/v1/fleet/global/policies',
+        '/api/v1/fleet/policies/compliance',
+        '/api/v1/fleet/policies/compliance/history',
+        '/api/v1/fleet/policies/automations',
+      ])
+        expect(await status(undefined, 'GET', url)).toBe(401);
     });
 
     it('imports the shipped Linux hardening library (every query valid against osquery 5.23.1)', async () => {

@@ -71,6 +71,7 @@ const server: ChildProcess = spawn(
     ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'profiles')}`] : []),
     // As `npm start` runs it: a larger young generation (fewer scavenges under load).
     '--max-semi-space-size=64',
+    ...(process.env['BENCH_SERVER_NODE_ARGS']?.split(' ').filter(Boolean) ?? []),
     '--import',
     'tsx',
     join(ROOT, 'packages/cli/src/main.ts'),
@@ -87,7 +88,7 @@ const server: ChildProcess = spawn(
       FLOTILLA_VULN_SCAN_INTERVAL: '0',
       ...(databaseUrl ? { FLOTILLA_DATABASE_URL: databaseUrl } : {}),
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env['BENCH_SERVER_STDOUT'] ? 'inherit' : 'ignore', 'inherit'],
   },
 );
 const pid = server.pid!;

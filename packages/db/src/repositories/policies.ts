@@ -34,7 +34,8 @@ export interface HostPolicyResults {
   hostTeamId: number | null;
   /** When the host sent these results (epoch ms): the time history records. */
   at: number;
-  results: ReadonlyMap<number, PolicyResult>;
+  /** Policy id → result (a Map, or anything iterable the same way). */
+  results: Iterable<readonly [number, PolicyResult]>;
 }
 
 /** One pass↔fail change (or a host's first pass or fail) written by `applyResults`. */

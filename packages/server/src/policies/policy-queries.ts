@@ -44,6 +44,34 @@ interface LivePolicy extends PolicyFacts {
   exclude: number[];
 }
 
+/**
+ * A host's results while they wait to be written, in two typed arrays: during a burst of first
+ * results thousands of hosts' results are queued at once, and as Maps they were copied by every
+ * young-generation collection (scavenges of 40-120 ms at 20,000 hosts).
+ */
+class PackedResults implements Iterable<readonly [number, PolicyResult]> {
+  private readonly ids: Int32Array;
+  /** 1 pass, 0 fail, -1 did not run. */
+  private readonly values: Int8Array;
+
+  constructor(results: ReadonlyMap<number, PolicyResult>) {
+    this.ids = new Int32Array(results.size);
+    this.values = new Int8Array(results.size);
+    let i = 0;
+    for (const [id, r] of results) {
+      this.ids[i] = id;
+      this.values[i++] = r ?? -1;
+    }
+  }
+
+  *[Symbol.iterator](): Iterator<readonly [number, PolicyResult]> {
+    for (let i = 0; i < this.ids.length; i++) {
+      const v = this.values[i]!;
+      yield [this.ids[i]!, v === -1 ? null : (v as 0 | 1)];
+    }
+  }
+}
+
 export type TransitionListener = (transitions: PolicyTransition[]) => void;
 
 /**
@@ -245,13 +273,18 @@ export class PolicyQuerySource implements QuerySource {
   }
 
   endWrite(host: HostRuntime, now: number): void {
-    const results = this.pendingResults.get(host.id);
+    const pending = this.pendingResults.get(host.id);
     this.pendingResults.delete(host.id);
-    if (!results) return;
+    if (!pending) return;
     // As of the ask: a policy created between the read and this write is asked next time.
     host.policyUpdatedAt = host.policyAskedAt > 0 ? Math.min(now, host.policyAskedAt) : now;
     // The stored `policy_updated_at` is written with the results (one statement per batch).
-    this.queue.push({ hostId: host.id, hostTeamId: host.teamId, at: now, results });
+    this.queue.push({
+      hostId: host.id,
+      hostTeamId: host.teamId,
+      at: now,
+      results: new PackedResults(pending),
+    });
   }
 
   /** Writes queued results (also what read APIs call so users see what agents sent). */
@@ -263,20 +296,24 @@ export class PolicyQuerySource implements QuerySource {
     // The host row must exist before results reference it.
     await this.writes.flush().catch(() => undefined);
     // On SQLite a statement holds the event loop while it runs: large transactions (cheap per
-    // row) are written in slices of about WRITE_SLICE_MS, with check-ins served in between.
+    // row) are written in slices of about WRITE_SLICE_MS, each followed by a pause as long as
+    // it was, so the writer never takes more than half of the event loop and check-ins are
+    // served between slices even while a burst of first results is written.
+    const sqlite = this.ds.dialect === 'sqlite';
     let sliceStart = performance.now();
-    const pace =
-      this.ds.dialect === 'sqlite'
-        ? () => {
-            if (performance.now() - sliceStart < WRITE_SLICE_MS) return undefined;
-            return new Promise<void>((r) =>
-              setImmediate(() => {
-                sliceStart = performance.now();
-                r();
-              }),
-            );
-          }
-        : undefined;
+    const rest = (busy: number) =>
+      new Promise<void>((r) =>
+        setTimeout(() => {
+          sliceStart = performance.now();
+          r();
+        }, busy),
+      );
+    const pace = sqlite
+      ? () => {
+          const busy = performance.now() - sliceStart;
+          return busy < WRITE_SLICE_MS ? undefined : rest(busy);
+        }
+      : undefined;
     // Policy counts move once per batch, not in every transaction (each would rewrite every
     // policy's row); the counts reconcile at start and every RECONCILE_MS if a write is lost.
     const counts = new Map<number, CountDelta>();
@@ -296,8 +333,8 @@ export class PolicyQuerySource implements QuerySource {
         // Lost results are asked again at the next interval.
         this.log.error({ err, hosts: chunk.length }, 'writing policy results failed');
       }
-      await new Promise((r) => setImmediate(r));
-      sliceStart = performance.now();
+      if (sqlite) await rest(performance.now() - sliceStart);
+      else await new Promise((r) => setImmediate(r));
     }
     await this.ds.policies.addCounts(counts).catch((err: unknown) => {
       this.log.error({ err }, 'writing policy counts failed');

@@ -151,14 +151,19 @@ export async function runFleet(options: FleetOptions): Promise<FleetStats> {
         workers.map(
           (w) =>
             new Promise<StatsSnapshot>((resolve, reject) => {
+              const onError = (err: Error): void => {
+                w.off('message', onMessage);
+                reject(err);
+              };
               const onMessage = (m: FromWorker): void => {
                 if (m.type === (type === 'stop' ? 'stopped' : 'snapshot')) {
                   w.off('message', onMessage);
+                  w.off('error', onError);
                   resolve(m.snapshot);
                 }
               };
               w.on('message', onMessage);
-              w.once('error', reject);
+              w.once('error', onError);
               w.postMessage({ type } satisfies ToWorker);
             }),
         ),

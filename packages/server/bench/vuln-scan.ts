@@ -5,12 +5,17 @@
  * background job against OVAL + OSV + NVD + KEV. Probe hosts check in (distributed read, then
  * write) through the real osquery endpoint the whole time; their latency and the main thread's
  * event-loop delay and utilisation are compared between a quiet period and the scan. Then an
- * incremental rescan after 5% of hosts change.
+ * incremental rescan after 5% of hosts change. Then the software lists: each repository call
+ * behind `GET /software/titles` and `/software/versions` (all teams, one team, no team, a query,
+ * `vulnerable=true`), the endpoints themselves, hosts by version and title, and the count pass
+ * that stores the host counts they read, with check-in latency and event-loop delay during each.
+ * A quarter of the hosts are in team A, a quarter in team B, the rest in no team.
  * Usage: node --import tsx packages/server/bench/vuln-scan.ts [--hosts 2000] [--db FILE]
- *   [--inline] [--quiet-seconds 15]
+ *   [--inline] [--quiet-seconds 15] [--skip case,case]
  * --db keeps the ingested database for the next run (ingest is skipped when it holds the hosts,
  * and their scan state is reset); --inline runs the scan on the main thread
- * (FLOTILLA_VULN_SCAN_THREAD=false) for comparison.
+ * (FLOTILLA_VULN_SCAN_THREAD=false) for comparison; --skip leaves out list cases by name
+ * (`count_pass` too).
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,12 +44,14 @@ const { values } = parseArgs({
     inline: { type: 'boolean', default: false },
     'quiet-seconds': { type: 'string', default: '15' },
     probes: { type: 'string', default: '10' },
+    skip: { type: 'string', default: '' },
   },
 });
 const HOSTS = Number(values.hosts);
 const DB_FILE = values.db ? resolve(values.db) : undefined;
 const QUIET_S = Number(values['quiet-seconds']);
 const PROBES = Number(values.probes);
+const SKIP = new Set(values.skip.split(',').filter(Boolean));
 
 let seed = 7;
 const rand = (): number => {
@@ -180,6 +187,18 @@ for (let i = 0; i < (reuse ? 0 : HOSTS); i++) {
 }
 await ds.software.apply(batch, Date.now());
 const ingestSeconds = (performance.now() - t0) / 1000;
+// Teams: a quarter of the hosts in A, a quarter in B, the rest in no team.
+const teamIds: number[] = [];
+for (const name of ['Bench A', 'Bench B']) {
+  const t = await ds.db
+    .selectFrom('teams')
+    .select('id')
+    .where('name', '=', name)
+    .executeTakeFirst();
+  teamIds.push(t?.id ?? (await ds.teams.create(name, '', Date.now())));
+}
+await sql`update hosts set team_id = case when id % 4 = 1 then ${teamIds[0]}
+  when id % 4 = 2 then ${teamIds[1]} else null end where hostname like 'bench-%'`.execute(ds.db);
 
 // Probe hosts check in through the real endpoint all along: read, then write, every 50 ms each.
 const secret = 'bench-secret-1';
@@ -189,7 +208,16 @@ const tryEnroll = (n: number) =>
     url: '/api/osquery/enroll',
     payload: { enroll_secret: secret, host_identifier: `probe-${n}` },
   });
-if ((await tryEnroll(0)).statusCode !== 200) {
+const login = async (): Promise<string | undefined> => {
+  const r = await app.inject({
+    method: 'POST',
+    url: '/api/v1/fleet/login',
+    payload: { email: 'a@example.com', password: 'Bench-password-1!' },
+  });
+  return r.statusCode === 200 ? (r.json() as { token: string }).token : undefined;
+};
+let token = await login();
+if (!token) {
   await app.inject({
     method: 'POST',
     url: '/api/v1/setup',
@@ -205,12 +233,7 @@ if ((await tryEnroll(0)).statusCode !== 200) {
       server_url: 'https://localhost:8412',
     },
   });
-  const login = await app.inject({
-    method: 'POST',
-    url: '/api/v1/fleet/login',
-    payload: { email: 'a@example.com', password: 'Bench-password-1!' },
-  });
-  const token = (login.json() as { token: string }).token;
+  token = (await login())!;
   await app.inject({
     method: 'POST',
     url: '/api/v1/fleet/spec/enroll_secret',
@@ -299,6 +322,102 @@ const feedLoad = await measure(() => vulnScan.feeds.reload(true));
 const quiet = await measure(() => new Promise((r) => setTimeout(r, QUIET_S * 1000)));
 const full = await measure(() => vulnScan.run());
 
+// The software lists, case by case: each call's time is also how long it holds the event loop
+// when it is synchronous SQLite (better-sqlite3).
+type Scope = Parameters<typeof ds.software.listTitles>[0];
+const scopes: Record<string, Scope> = {
+  all: { visibleTeams: 'all' },
+  team: { visibleTeams: 'all', teamId: teamIds[0] },
+  no_team: { visibleTeams: 'all', teamId: 0 },
+  two_teams: { visibleTeams: teamIds },
+};
+const page = { page: 0, perPage: 20 };
+const byCount = { key: 'hosts_count' as const, direction: 'desc' as const };
+// Versions with the most findings (the running kernel first): the heaviest CVE lists.
+const cveHeavy = (
+  await sql<{ software_id: number }>`select software_id from software_cves
+    group by software_id order by count(*) desc limit 20`.execute(ds.db)
+).rows.map((r) => r.software_id);
+const top = await sql<{ software_id: number; title_id: number }>`
+  select hs.software_id, s.title_id from host_software hs join software s on s.id = hs.software_id
+  where hs.host_id = 1 and s.source = 'deb_packages' limit 1`.execute(ds.db);
+const topVersion = top.rows[0]?.software_id ?? 0;
+const topTitle = top.rows[0]?.title_id ?? 0;
+const get = async (url: string) => {
+  const r = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+  if (r.statusCode !== 200) throw new Error(`${url}: ${r.statusCode} ${r.body.slice(0, 200)}`);
+  return r.json() as { count?: number };
+};
+/** Hosts with a version or title, a page of 2,000 hosts at a time, as the service asks. */
+const hostIds = async (scope: Scope, by: { softwareId?: number; titleId?: number }) => {
+  const out: number[] = [];
+  for (let after: number | null = 0; after !== null;) {
+    const page = await ds.software.hostIdsWith(scope, by, after, 2000);
+    out.push(...page.hostIds);
+    after = page.next;
+    await new Promise((r) => setImmediate(r));
+  }
+  return out;
+};
+const cases: Array<[string, () => Promise<unknown>]> = [];
+for (const [name, scope] of Object.entries(scopes)) {
+  cases.push([`titles_${name}`, () => ds.software.listTitles(scope, {}, page, byCount)]);
+  cases.push([`versions_${name}`, () => ds.software.listVersions(scope, {}, page, byCount)]);
+}
+cases.push(
+  ['titles_query', () => ds.software.listTitles(scopes.all!, { query: 'lib' }, page, byCount)],
+  ['versions_query', () => ds.software.listVersions(scopes.all!, { query: 'ssl' }, page, byCount)],
+  [
+    'titles_vulnerable',
+    () => ds.software.listTitles(scopes.all!, { vulnerable: true }, page, byCount),
+  ],
+  [
+    'versions_vulnerable',
+    () => ds.software.listVersions(scopes.all!, { vulnerable: true }, page, byCount),
+  ],
+  [
+    'versions_vulnerable_team',
+    () => ds.software.listVersions(scopes.team!, { vulnerable: true }, page, byCount),
+  ],
+  ['cves_for_20_versions', () => ds.software.cvesFor(scopes.all!, cveHeavy)],
+  ['cves_for_20_versions_team', () => ds.software.cvesFor(scopes.team!, cveHeavy)],
+  ['host_ids_by_version', () => hostIds(scopes.all!, { softwareId: topVersion })],
+  ['host_ids_by_version_team', () => hostIds(scopes.team!, { softwareId: topVersion })],
+  ['host_ids_by_title', () => hostIds(scopes.all!, { titleId: topTitle })],
+  ['http_titles', () => get('/api/v1/fleet/software/titles')],
+  ['http_titles_team', () => get(`/api/v1/fleet/software/titles?team_id=${teamIds[0]}`)],
+  ['http_versions', () => get('/api/v1/fleet/software/versions')],
+  ['http_versions_vulnerable', () => get('/api/v1/fleet/software/versions?vulnerable=true')],
+  ['http_title_detail', () => get(`/api/v1/fleet/software/titles/${topTitle}`)],
+  ['http_version_detail', () => get(`/api/v1/fleet/software/versions/${topVersion}`)],
+  ['http_hosts_by_version', () => get(`/api/v1/fleet/hosts?software_version_id=${topVersion}`)],
+);
+const listCases: Record<string, { ms: number; loop_delay_ms_max: number; count?: number }> = {};
+const lists = await measure(async () => {
+  for (const [name, fn] of cases) {
+    if (SKIP.has(name)) continue;
+    const delay = monitorEventLoopDelay({ resolution: 5 });
+    delay.enable();
+    // The histogram records from its second tick on: let it start before the call.
+    await new Promise((r) => setTimeout(r, 20));
+    const s = performance.now();
+    const value = (await fn()) as { count?: number } | unknown[];
+    const ms = performance.now() - s;
+    // A turn of the event loop, so the histogram sees the delay the call caused.
+    await new Promise((r) => setTimeout(r, 10));
+    delay.disable();
+    const count = Array.isArray(value) ? value.length : value.count;
+    listCases[name] = {
+      ms: Number(ms.toFixed(1)),
+      loop_delay_ms_max: Number((delay.max / 1e6).toFixed(1)),
+      ...(count !== undefined ? { count } : {}),
+    };
+    console.error(`${name}: ${ms.toFixed(1)} ms`);
+  }
+});
+// The count pass alone (it also runs after every scan), on the scan worker.
+const countPass = SKIP.has('count_pass') ? null : await measure(() => vulnScan.count());
+
 // Incremental: 5% of hosts change their list; only they are rescanned.
 const changed: typeof batch = [];
 for (let i = 0; i < HOSTS; i += 20) {
@@ -342,6 +461,10 @@ const result = {
   },
   quiet: summary(quiet.window),
   during_scan: summary(full.window),
+  lists: { cases: listCases, checkins_during: summary(lists.window) },
+  count_pass: countPass
+    ? { report: countPass.value, checkins_during: summary(countPass.window) }
+    : null,
   incremental_scan: {
     ...summary(incremental.window),
     hosts_scanned: incremental.value.hosts,

@@ -148,6 +148,7 @@ export class VulnScanJob {
       if (!done) await w.terminate();
     }
     if (this.running) await this.running.catch(() => undefined);
+    if (this.counting) await this.counting.catch(() => undefined);
   }
 
   /** Runs one scan, which ends with a count pass (or joins the one running). */

@@ -236,9 +236,7 @@ describe.each(await testDialects())('software inventory and vulnerabilities on %
       (x) => x['name'] === 'libexpat1',
     )!;
     expect(sw).toMatchObject({ version: '2.4.8-2', source: 'deb_packages', hosts_count: 2 });
-    expect(Date.parse(r.body['counts_updated_at'] as string)).toBeGreaterThanOrEqual(
-      before - 1000,
-    );
+    expect(Date.parse(r.body['counts_updated_at'] as string)).toBeGreaterThanOrEqual(before - 1000);
 
     const host = await api(
       s.app,

@@ -176,12 +176,23 @@ function answer(h: number, name: string): '' | Array<Record<string, string>> {
 
 interface Window {
   reads: number[];
+  /** When each read was sent (ms since the window started), to see when slow ones happened. */
+  readAt: number[];
+  start: number;
   writes: number[];
   errors: number;
   results: number;
   lateMs: number;
 }
-const newWindow = (): Window => ({ reads: [], writes: [], errors: 0, results: 0, lateMs: 0 });
+const newWindow = (): Window => ({
+  reads: [],
+  readAt: [],
+  start: performance.now(),
+  writes: [],
+  errors: 0,
+  results: 0,
+  lateMs: 0,
+});
 let win = newWindow();
 
 /** One check-in: a read, and a write with answers when the server asked something. */
@@ -191,6 +202,7 @@ async function checkIn(h: number): Promise<void> {
   try {
     const r = await post('/api/v1/osquery/distributed/read', `{"node_key":"${keys[h]}"}`);
     w.reads.push(performance.now() - t0);
+    w.readAt.push(t0 - w.start);
     if (r.status !== 200) {
       w.errors++;
       return;
@@ -298,7 +310,10 @@ interface Measured {
   server_rss_mb: number;
   driver_max_lateness_ms: number;
   driver_event_loop_p99_ms: number;
+  driver_event_loop_max_ms: number;
   driver_cpu_percent: number;
+  /** Read p99 per 10 s of the window: a transient stall shows as one high value. */
+  read_p99_ms_per_10s: number[];
 }
 // The load generator's own event-loop delay: a read's latency includes it.
 const driverLoop = monitorEventLoopDelay({ resolution: 1 });
@@ -322,6 +337,9 @@ async function measure(name: string, ms: number): Promise<Measured> {
   const cpu = serverCpuUs() - cpu0;
   const driverCpu = process.cpuUsage(driverCpu0);
   const driverLoopP99 = driverLoop.percentile(99) / 1e6;
+  const driverLoopMax = driverLoop.max / 1e6;
+  const per10s: number[][] = [];
+  w.reads.forEach((ms, i) => (per10s[Math.floor(w.readAt[i]! / 10_000)] ??= []).push(ms));
   const loop = await serverEventLoop();
   const m: Measured = {
     window: name,
@@ -343,12 +361,15 @@ async function measure(name: string, ms: number): Promise<Measured> {
     server_rss_mb: r2(serverRssMb()),
     driver_max_lateness_ms: r2(w.lateMs),
     driver_event_loop_p99_ms: r2(driverLoopP99),
+    driver_event_loop_max_ms: r2(driverLoopMax),
+    read_p99_ms_per_10s: Array.from(per10s, (xs) => r2(pct(xs ?? [], 99))),
     driver_cpu_percent: r2((driverCpu.user + driverCpu.system) / 1e4 / seconds),
   };
   console.log(
     `  ${name}: ${m.checkins_per_second}/s, read p50 ${m.read_p50_ms} p99 ${m.read_p99_ms} max ${m.read_max_ms} ms, ` +
       `CPU ${m.server_cpu_us_per_checkin} µs/check-in, loop p99 ${m.server_event_loop_p99_ms} max ${m.server_event_loop_max_ms} ms, ` +
-      `driver loop p99 ${m.driver_event_loop_p99_ms} ms, driver CPU ${m.driver_cpu_percent}%, ` +
+      `driver loop p99 ${m.driver_event_loop_p99_ms} max ${m.driver_event_loop_max_ms} ms, driver CPU ${m.driver_cpu_percent}%, ` +
+      `read p99 per 10 s [${m.read_p99_ms_per_10s.join(', ')}], ` +
       `${m.policy_results_reported} results`,
   );
   return m;

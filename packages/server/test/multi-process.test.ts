@@ -42,7 +42,7 @@ async function healthy(url: string, ca: string): Promise<void> {
         () => true,
         () => false,
       ),
-    60_000,
+    120_000,
   );
   c.close();
 }

@@ -20,6 +20,11 @@ export function connectPostgres(
   maxConnections = 10,
 ): { db: Kysely<Database>; pool: pg.Pool } {
   const pool = new pg.Pool({ connectionString: url, max: maxConnections });
+  // An idle connection the server ends (restart, failover, a dropped database) is an 'error'
+  // event on the pool; unheard, it would crash the process. The pool replaces the client.
+  pool.on('error', (err) => {
+    process.emitWarning(`PostgreSQL idle connection closed: ${err.message}`);
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, pool };
 }

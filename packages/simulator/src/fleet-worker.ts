@@ -2,11 +2,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { HostRunner } from './host-runner.js';
 import type { HostSlot, RunnerSettings } from './host-runner.js';
 
-/** Messages between runFleet and its workers. */
-export type ToWorker = { type: 'snapshot' } | { type: 'stop' };
+/**
+ * Messages between runFleet and its workers. A snapshot answer carries the id it was asked
+ * with, so two questions in flight (a periodic report, a window boundary) are not mixed up.
+ */
+export type ToWorker = { type: 'snapshot'; id: number } | { type: 'stop'; id: number };
 export type FromWorker =
-  | { type: 'snapshot'; snapshot: ReturnType<HostRunner['snapshot']> }
-  | { type: 'stopped'; snapshot: ReturnType<HostRunner['snapshot']> };
+  | { type: 'snapshot'; id: number; snapshot: ReturnType<HostRunner['snapshot']> }
+  | { type: 'stopped'; id: number; snapshot: ReturnType<HostRunner['snapshot']> };
 
 const { settings, slots } = workerData as { settings: RunnerSettings; slots: HostSlot[] };
 const runner = new HostRunner(settings, slots);
@@ -14,10 +17,18 @@ runner.start();
 
 parentPort?.on('message', (msg: ToWorker) => {
   if (msg.type === 'snapshot') {
-    parentPort?.postMessage({ type: 'snapshot', snapshot: runner.snapshot() } satisfies FromWorker);
+    parentPort?.postMessage({
+      type: 'snapshot',
+      id: msg.id,
+      snapshot: runner.snapshot(),
+    } satisfies FromWorker);
   } else {
     runner.stop();
-    parentPort?.postMessage({ type: 'stopped', snapshot: runner.snapshot() } satisfies FromWorker);
+    parentPort?.postMessage({
+      type: 'stopped',
+      id: msg.id,
+      snapshot: runner.snapshot(),
+    } satisfies FromWorker);
     parentPort?.close();
   }
 });

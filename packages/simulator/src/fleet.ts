@@ -23,15 +23,15 @@ export interface FleetOptions {
   gzip?: boolean;
   /** Worker threads; 0 runs everything in this thread. Default: 0 below 2,000 hosts, else 2. */
   workers?: number;
-  /** Stop after this many seconds; without it, stop via `signal`. */
+  /** runFleet: stop after this many seconds; without it, stop via `signal`. */
   durationSeconds?: number;
   signal?: AbortSignal;
-  /** Hosts start spread over this many seconds (default: hosts / 500, at most 60). */
   /**
    * Connections for the whole fleet together, shared between hosts; unset: one per host, as
    * osquery keeps. For fleets larger than one server process may hold sockets for.
    */
   maxConnections?: number;
+  /** Hosts start spread over this many seconds (default: hosts / 500, at most 60). */
   startSpreadSeconds?: number;
   hostIdentifier?: 'uuid' | 'hostname';
   /** Probability per host-minute of an injected Sigma-matching scenario (default 0). */
@@ -92,23 +92,34 @@ export function parseProfileMix(text: string): Record<string, number> {
   return out;
 }
 
+/** A fleet started by `startFleet`. */
+export interface RunningFleet {
+  /**
+   * Cumulative statistics taken now from every worker (not the last periodic report), so
+   * that two calls bound a window exactly: see `statsBetween`.
+   */
+  stats(): Promise<FleetStats>;
+  /** Stops every host and resolves to the final statistics. */
+  stop(): Promise<FleetStats>;
+}
+
 /**
- * Runs `hosts` simulated osquery agents against `server` until `durationSeconds` pass or
- * `signal` aborts, and resolves to the final statistics.
+ * Starts `hosts` simulated osquery agents against `server` and returns at once; they run
+ * until `stop()`. `durationSeconds` and `signal` are for `runFleet` and ignored here.
  *
  * @example
- * const stats = await runFleet({ hosts: 100, server: 'https://127.0.0.1:8412', enrollSecret: 's', caFile: 'ca.pem', durationSeconds: 60 });
- * console.log(stats.endpoints.distributed_read.p99);
+ * const fleet = startFleet({ hosts: 100, server: 'https://127.0.0.1:8412', enrollSecret: 's', caFile: 'ca.pem' });
+ * const start = await fleet.stats();
+ * await sleep(60_000);
+ * console.log(statsBetween(start, await fleet.stats()).endpoints.distributed_read.p99);
+ * await fleet.stop();
  */
-export async function runFleet(options: FleetOptions): Promise<FleetStats> {
+export function startFleet(options: FleetOptions): RunningFleet {
   const caPem =
     options.caPem ??
     (options.caFile === undefined ? undefined : readFileSync(options.caFile, 'utf8'));
   if (caPem === undefined)
-    throw new Error('runFleet needs caFile or caPem (the server is always verified)');
-  if (options.durationSeconds === undefined && options.signal === undefined) {
-    throw new Error('runFleet needs durationSeconds or signal');
-  }
+    throw new Error('startFleet needs caFile or caPem (the server is always verified)');
   const settings: RunnerSettings = {
     server: options.server,
     enrollSecret: options.enrollSecret,
@@ -130,12 +141,12 @@ export async function runFleet(options: FleetOptions): Promise<FleetStats> {
   const elapsed = (): number => (Date.now() - started) / 1000;
 
   let snapshots: () => Promise<StatsSnapshot[]>;
-  let stop: () => Promise<StatsSnapshot[]>;
+  let stopRunners: () => Promise<StatsSnapshot[]>;
   if (workerCount === 0) {
     const runner = new HostRunner(settings, slots);
     runner.start();
     snapshots = () => Promise.resolve([runner.snapshot()]);
-    stop = () => {
+    stopRunners = () => {
       runner.stop();
       return Promise.resolve([runner.snapshot()]);
     };
@@ -146,8 +157,10 @@ export async function runFleet(options: FleetOptions): Promise<FleetStats> {
         workerData: { settings, slots: mine },
       });
     });
-    const ask = (type: ToWorker['type']): Promise<StatsSnapshot[]> =>
-      Promise.all(
+    let nextId = 0;
+    const ask = (type: ToWorker['type']): Promise<StatsSnapshot[]> => {
+      const id = nextId++;
+      return Promise.all(
         workers.map(
           (w) =>
             new Promise<StatsSnapshot>((resolve, reject) => {
@@ -156,7 +169,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetStats> {
                 reject(err);
               };
               const onMessage = (m: FromWorker): void => {
-                if (m.type === (type === 'stop' ? 'stopped' : 'snapshot')) {
+                if (m.id === id) {
                   w.off('message', onMessage);
                   w.off('error', onError);
                   resolve(m.snapshot);
@@ -164,12 +177,13 @@ export async function runFleet(options: FleetOptions): Promise<FleetStats> {
               };
               w.on('message', onMessage);
               w.once('error', onError);
-              w.postMessage({ type } satisfies ToWorker);
+              w.postMessage({ type, id } satisfies ToWorker);
             }),
         ),
       );
+    };
     snapshots = () => ask('snapshot');
-    stop = async () => {
+    stopRunners = async () => {
       const last = await ask('stop');
       await Promise.all(workers.map((w) => w.terminate()));
       return last;
@@ -184,7 +198,30 @@ export async function runFleet(options: FleetOptions): Promise<FleetStats> {
       : setInterval(() => {
           void snapshots().then((s) => report(summarize(s, elapsed())));
         }, every);
+  let stopped: Promise<FleetStats> | undefined;
+  return {
+    stats: async () => stopped ?? summarize(await snapshots(), elapsed()),
+    stop: () => {
+      if (timer !== undefined) clearInterval(timer);
+      stopped ??= stopRunners().then((s) => summarize(s, elapsed()));
+      return stopped;
+    },
+  };
+}
 
+/**
+ * Runs `hosts` simulated osquery agents against `server` until `durationSeconds` pass or
+ * `signal` aborts, and resolves to the final statistics.
+ *
+ * @example
+ * const stats = await runFleet({ hosts: 100, server: 'https://127.0.0.1:8412', enrollSecret: 's', caFile: 'ca.pem', durationSeconds: 60 });
+ * console.log(stats.endpoints.distributed_read.p99);
+ */
+export async function runFleet(options: FleetOptions): Promise<FleetStats> {
+  if (options.durationSeconds === undefined && options.signal === undefined) {
+    throw new Error('runFleet needs durationSeconds or signal');
+  }
+  const fleet = startFleet(options);
   await new Promise<void>((resolve) => {
     const done = (): void => resolve();
     if (options.durationSeconds !== undefined) setTimeout(done, options.durationSeconds * 1000);
@@ -193,6 +230,5 @@ export async function runFleet(options: FleetOptions): Promise<FleetStats> {
       else options.signal.addEventListener('abort', done, { once: true });
     }
   });
-  if (timer !== undefined) clearInterval(timer);
-  return summarize(await stop(), elapsed());
+  return fleet.stop();
 }

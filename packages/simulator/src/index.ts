@@ -1,7 +1,7 @@
 /** @flotilla/simulator — simulated osquery 5.23 hosts speaking the TLS remote API. */
-export { runFleet, assignProfiles, parseProfileMix } from './fleet.js';
-export type { FleetOptions } from './fleet.js';
-export { formatStats, summarize } from './stats.js';
+export { runFleet, startFleet, assignProfiles, parseProfileMix } from './fleet.js';
+export type { FleetOptions, RunningFleet } from './fleet.js';
+export { formatStats, mergeFleetStats, statsBetween, summarize } from './stats.js';
 export type { EndpointStats, FleetStats } from './stats.js';
 export { OsqueryAgent, ENDPOINT_PATHS } from './agent/agent.js';
 export type { AgentObserver, AgentOptions, Endpoint } from './agent/agent.js';

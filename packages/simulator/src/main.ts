@@ -93,8 +93,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       ? {}
       : { startSpreadSeconds: num(values['start-spread'], 0) }),
   });
+  // The raw histograms are for merging reports, not for reading.
+  const { histograms: _raw, ...readable } = stats;
   process.stdout.write(
-    values.json === true ? `${JSON.stringify(stats, null, 2)}\n` : `${formatStats(stats)}\n`,
+    values.json === true ? `${JSON.stringify(readable, null, 2)}\n` : `${formatStats(stats)}\n`,
   );
   return 0;
 }

@@ -32,6 +32,15 @@ export class LatencyHistogram {
       this.counts[i] = (this.counts[i] ?? 0) + (other.counts[i] ?? 0);
   }
 
+  /** Takes away an earlier state of the same histogram, leaving what was recorded since. */
+  subtract(earlier: { counts: readonly number[] }): void {
+    for (let i = 0; i < BUCKETS; i++) {
+      const n = (this.counts[i] ?? 0) - (earlier.counts[i] ?? 0);
+      if (n < 0) throw new Error('subtract: not an earlier state of this histogram');
+      this.counts[i] = n;
+    }
+  }
+
   get total(): number {
     return this.counts.reduce((a, b) => a + b, 0);
   }
@@ -47,6 +56,13 @@ export class LatencyHistogram {
       if (seen >= target) return MIN_MS * GROWTH ** i;
     }
     return MIN_MS * GROWTH ** (BUCKETS - 1);
+  }
+
+  /** Upper bound of the highest non-empty bucket, in ms (0 when empty). */
+  max(): number {
+    for (let i = BUCKETS - 1; i >= 0; i--)
+      if ((this.counts[i] ?? 0) > 0) return MIN_MS * GROWTH ** i;
+    return 0;
   }
 }
 
@@ -71,6 +87,8 @@ export interface EndpointStats {
   p50: number;
   p95: number;
   p99: number;
+  /** Upper bound of the slowest request's histogram bucket (2 % resolution). */
+  max: number;
 }
 
 /** What `runFleet` resolves to and what periodic reports carry. */
@@ -80,6 +98,12 @@ export interface FleetStats {
   enrolled: number;
   elapsedSeconds: number;
   endpoints: Record<Endpoint, EndpointStats>;
+  /**
+   * Latency histogram bucket counts per endpoint, cumulative since the start: reports of
+   * several processes merge exactly (`mergeFleetStats`), and an earlier report taken from a
+   * later one leaves the requests in between (`statsBetween`).
+   */
+  histograms: Record<Endpoint, number[]>;
   /** enrolled, reenroll, distributed_query, scheduled_query, log_lines counters. */
   events: Record<string, number>;
   /** Whole-process figures at the time of the report. */
@@ -126,6 +150,7 @@ export class StatsCollector implements AgentObserver {
 /** Sums worker snapshots into one FleetStats. */
 export function summarize(snapshots: readonly StatsSnapshot[], elapsedSeconds: number): FleetStats {
   const endpoints = {} as Record<Endpoint, EndpointStats>;
+  const histograms = {} as Record<Endpoint, number[]>;
   for (const e of ENDPOINTS) {
     const h = new LatencyHistogram();
     let requests = 0;
@@ -135,27 +160,99 @@ export function summarize(snapshots: readonly StatsSnapshot[], elapsedSeconds: n
       errors += s.endpoints[e].errors;
       h.merge(s.endpoints[e]);
     }
-    endpoints[e] = {
-      requests,
-      errors,
-      p50: round(h.quantile(0.5)),
-      p95: round(h.quantile(0.95)),
-      p99: round(h.quantile(0.99)),
-    };
+    endpoints[e] = endpointStats(requests, errors, h);
+    histograms[e] = h.counts;
   }
-  const events: Record<string, number> = {};
-  for (const s of snapshots)
-    for (const [k, v] of Object.entries(s.events)) events[k] = (events[k] ?? 0) + v;
   const mem = process.memoryUsage();
   return {
     hosts: snapshots.reduce((a, s) => a + s.hosts, 0),
     enrolled: snapshots.reduce((a, s) => a + s.enrolled, 0),
     elapsedSeconds: round(elapsedSeconds),
     endpoints,
-    events,
+    histograms,
+    events: sumEvents(snapshots.map((s) => s.events)),
     rssBytes: mem.rss,
     heapUsedBytes: mem.heapUsed,
   };
+}
+
+/**
+ * Sums the reports of fleets running side by side (one per simulator process): counts add up,
+ * percentiles come from the merged histograms, memory is the processes' total.
+ */
+export function mergeFleetStats(reports: readonly FleetStats[]): FleetStats {
+  const endpoints = {} as Record<Endpoint, EndpointStats>;
+  const histograms = {} as Record<Endpoint, number[]>;
+  for (const e of ENDPOINTS) {
+    const h = new LatencyHistogram();
+    for (const r of reports) h.merge({ counts: r.histograms[e] });
+    endpoints[e] = endpointStats(
+      reports.reduce((a, r) => a + r.endpoints[e].requests, 0),
+      reports.reduce((a, r) => a + r.endpoints[e].errors, 0),
+      h,
+    );
+    histograms[e] = h.counts;
+  }
+  return {
+    hosts: reports.reduce((a, r) => a + r.hosts, 0),
+    enrolled: reports.reduce((a, r) => a + r.enrolled, 0),
+    elapsedSeconds: Math.max(0, ...reports.map((r) => r.elapsedSeconds)),
+    endpoints,
+    histograms,
+    events: sumEvents(reports.map((r) => r.events)),
+    rssBytes: reports.reduce((a, r) => a + r.rssBytes, 0),
+    heapUsedBytes: reports.reduce((a, r) => a + r.heapUsedBytes, 0),
+  };
+}
+
+/**
+ * The requests answered between two reports of the same fleet: counts, errors, events and
+ * latency percentiles of that window alone (hosts and memory as at `end`).
+ *
+ * @example
+ * const start = await fleet.stats();
+ * await sleep(60_000);
+ * const steady = statsBetween(start, await fleet.stats());
+ */
+export function statsBetween(start: FleetStats, end: FleetStats): FleetStats {
+  const endpoints = {} as Record<Endpoint, EndpointStats>;
+  const histograms = {} as Record<Endpoint, number[]>;
+  for (const e of ENDPOINTS) {
+    const h = new LatencyHistogram(end.histograms[e]);
+    h.subtract({ counts: start.histograms[e] });
+    endpoints[e] = endpointStats(
+      end.endpoints[e].requests - start.endpoints[e].requests,
+      end.endpoints[e].errors - start.endpoints[e].errors,
+      h,
+    );
+    histograms[e] = h.counts;
+  }
+  const events: Record<string, number> = {};
+  for (const [k, v] of Object.entries(end.events)) events[k] = v - (start.events[k] ?? 0);
+  return {
+    ...end,
+    elapsedSeconds: round(end.elapsedSeconds - start.elapsedSeconds),
+    endpoints,
+    histograms,
+    events,
+  };
+}
+
+function endpointStats(requests: number, errors: number, h: LatencyHistogram): EndpointStats {
+  return {
+    requests,
+    errors,
+    p50: round(h.quantile(0.5)),
+    p95: round(h.quantile(0.95)),
+    p99: round(h.quantile(0.99)),
+    max: round(h.max()),
+  };
+}
+
+function sumEvents(all: ReadonlyArray<Readonly<Record<string, number>>>): Record<string, number> {
+  const events: Record<string, number> = {};
+  for (const ev of all) for (const [k, v] of Object.entries(ev)) events[k] = (events[k] ?? 0) + v;
+  return events;
 }
 
 const round = (n: number): number => Math.round(n * 100) / 100;
@@ -164,12 +261,12 @@ const round = (n: number): number => Math.round(n * 100) / 100;
 export function formatStats(s: FleetStats): string {
   const lines = [
     `t=${s.elapsedSeconds}s hosts=${s.hosts} enrolled=${s.enrolled} rss=${(s.rssBytes / 2 ** 20).toFixed(0)}MiB`,
-    'endpoint            requests  errors     p50ms    p95ms    p99ms',
+    'endpoint            requests  errors     p50ms    p95ms    p99ms    maxms',
   ];
   for (const e of ENDPOINTS) {
     const x = s.endpoints[e];
     lines.push(
-      `${e.padEnd(18)} ${String(x.requests).padStart(9)} ${String(x.errors).padStart(7)} ${x.p50.toFixed(2).padStart(9)} ${x.p95.toFixed(2).padStart(8)} ${x.p99.toFixed(2).padStart(8)}`,
+      `${e.padEnd(18)} ${String(x.requests).padStart(9)} ${String(x.errors).padStart(7)} ${x.p50.toFixed(2).padStart(9)} ${x.p95.toFixed(2).padStart(8)} ${x.p99.toFixed(2).padStart(8)} ${x.max.toFixed(2).padStart(8)}`,
     );
   }
   const ev = Object.entries(s.events)

@@ -26,6 +26,8 @@ export type Handler = (req: Recorded) => unknown;
 export class FakeOsqueryServer {
   readonly requests: Recorded[] = [];
   readonly handlers = new Map<string, Handler>();
+  /** Answers wait this long (ms) after the request arrived; change it at any time. */
+  delayMs = 0;
   private server: Server | undefined;
   url = '';
 
@@ -67,8 +69,14 @@ export class FakeOsqueryServer {
           if (this.record) this.requests.push(recorded);
           const handler = this.handlers.get(recorded.path);
           const answer = handler === undefined ? { error: 'not found' } : handler(recorded);
-          res.writeHead(handler === undefined ? 404 : 200, { 'Content-Type': 'application/json' });
-          res.end(JSON.stringify(answer));
+          const respond = (): void => {
+            res.writeHead(handler === undefined ? 404 : 200, {
+              'Content-Type': 'application/json',
+            });
+            res.end(JSON.stringify(answer));
+          };
+          if (this.delayMs > 0) setTimeout(respond, this.delayMs);
+          else respond();
         });
       },
     );

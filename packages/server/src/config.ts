@@ -56,6 +56,8 @@ export interface ServerConfig {
   };
   /** Rows kept per saved query in its report (Fleet keeps 1,000). */
   readonly queryReportMaxRows: number;
+  /** Rows one live-query campaign delivers before it drops the rest (hosts still counted). */
+  readonly liveQueryMaxRows: number;
   readonly eventStoreMaxRows: number;
   readonly software: {
     readonly updateIntervalS: number;
@@ -304,6 +306,13 @@ export const SETTINGS: readonly Setting[] = [
     min: 0,
     help: 'Rows kept per saved query report',
   },
+  {
+    key: 'live_query_max_rows',
+    kind: 'int',
+    def: '1000000',
+    min: 1,
+    help: 'Rows one live query campaign delivers before it drops the rest (hosts are still counted)',
+  },
 ];
 
 /** FLOTILLA_* variables read by the CLI, the simulator or tests, not by the server. */
@@ -518,6 +527,7 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
       redisUrl: str('log_redis_url') ?? redisUrl,
     }),
     queryReportMaxRows: num('query_report_max_rows'),
+    liveQueryMaxRows: num('live_query_max_rows'),
     eventStoreMaxRows: num('event_store_max_rows'),
     software: Object.freeze({ updateIntervalS: num('software_update_interval') }),
     vulnerabilities: Object.freeze({

@@ -47,6 +47,17 @@ describe('configuration', () => {
     expect(err!.message).toMatch(/unknown variable FLOTILLA_TYPO/);
   });
 
+  it('caps live query rows at 1,000,000 unless told otherwise, and refuses a cap of 0', () => {
+    expect(loadConfig({ env: {} }).liveQueryMaxRows).toBe(1_000_000);
+    expect(loadConfig({ env: { FLOTILLA_LIVE_QUERY_MAX_ROWS: '3000000' } }).liveQueryMaxRows).toBe(
+      3_000_000,
+    );
+    expect(loadConfig({ flags: { 'live-query-max-rows': '50' } }).liveQueryMaxRows).toBe(50);
+    expect(() => loadConfig({ env: { FLOTILLA_LIVE_QUERY_MAX_ROWS: '0' } })).toThrow(
+      /FLOTILLA_LIVE_QUERY_MAX_ROWS: 0 is outside 1\.\.∞/,
+    );
+  });
+
   it('requires both certificate files for tls=files', () => {
     expect(() =>
       loadConfig({ env: { FLOTILLA_TLS: 'files', FLOTILLA_TLS_CERT: '/x.pem' } }),

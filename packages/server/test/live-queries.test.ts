@@ -32,6 +32,8 @@ describe('live queries, saved queries and labels on simulated hosts (in-process 
           FLOTILLA_HOST: '127.0.0.1',
           FLOTILLA_LOG_LEVEL: 'warn',
           FLOTILLA_SEEN_FLUSH_INTERVAL_MS: '200',
+          // Low enough for one test to reach; the other campaigns here stay under it.
+          FLOTILLA_LIVE_QUERY_MAX_ROWS: '100',
         },
       }),
     );
@@ -173,6 +175,37 @@ describe('live queries, saved queries and labels on simulated hosts (in-process 
       targets_count: 10,
       query_sql: 'SELECT hostname, cpu_brand FROM system_info',
     });
+  });
+
+  it('a campaign stops collecting rows at the configured cap, says so, and still counts every host', async () => {
+    const { campaign } = await admin.request<{ campaign: { id: number } }>(
+      'POST',
+      '/api/v1/fleet/queries/run',
+      {
+        // 7 rows from each of 24 hosts: 168, over the cap of 100 set for this server.
+        query:
+          'WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 7) SELECT x FROM n',
+        selected: { labels: [await labelId('All Hosts')] },
+      },
+    );
+    const notice =
+      'result limit of 100 rows reached: further rows are dropped (hosts are still counted)';
+    const live = await streamCampaign(wsUrl, ca, admin.token!, campaign.id);
+    expect(live.results).toHaveLength(HOSTS);
+    expect(live.results.reduce((n, r) => n + r.rows.length, 0)).toBe(100);
+    expect(live.results.filter((r) => r.rows.length === 0)).toHaveLength(HOSTS - 15);
+    expect(live.messages.filter((m) => m.type === 'error').map((m) => m.data)).toEqual([notice]);
+    expect(live.messages.at(-1)).toMatchObject({
+      type: 'status',
+      data: { expected_results: HOSTS, actual_results: HOSTS, status: 'finished' },
+    });
+    // A client that joins after the fact is told too, where it happened (live clients also
+    // get a status after every result; a replay gives one at the end).
+    const late = await streamCampaign(wsUrl, ca, admin.token!, campaign.id);
+    const kinds = (ms: Array<{ type: string }>) =>
+      ms.map((m) => m.type).filter((t) => t !== 'status');
+    expect(kinds(late.messages)).toEqual(kinds(live.messages));
+    expect(late.results.reduce((n, r) => n + r.rows.length, 0)).toBe(100);
   });
 
   it('per-host errors come back as osquery reports them', async () => {

@@ -1,7 +1,10 @@
 import { CHANNELS, type Bus } from '../bus/bus.js';
 import type { CampaignResult } from './campaign-registry.js';
 
-/** Rows one campaign delivers to its watchers before it says the cap was reached. */
+/**
+ * Rows one campaign delivers to its watchers before it says the cap was reached, unless the
+ * server is configured otherwise (`live_query_max_rows`).
+ */
 export const MAX_CAMPAIGN_ROWS = 1_000_000;
 
 export interface HostInfo {
@@ -42,6 +45,8 @@ export class CampaignSession {
   readonly results: CampaignResult[] = [];
   rows = 0;
   capped = false;
+  /** The cap message and how many kept results came before it, for replay. */
+  private capNotice: { event: SessionEvent; at: number } | undefined;
   private off: (() => void) | undefined;
   private listeners: Array<(e: SessionEvent) => void> = [];
   private timer: NodeJS.Timeout | undefined;
@@ -105,7 +110,12 @@ export class CampaignSession {
   listen(fn: (e: SessionEvent) => void): () => void {
     this.listeners.push(fn);
     fn(this.totals());
-    for (const r of this.results) fn(this.toEvent(r));
+    this.results.forEach((r, i) => {
+      if (this.capNotice?.at === i) fn(this.capNotice.event);
+      fn(this.toEvent(r));
+    });
+    if (this.capNotice !== undefined && this.capNotice.at >= this.results.length)
+      fn(this.capNotice.event);
     fn(this.status());
     return () => {
       this.listeners = this.listeners.filter((l) => l !== fn);
@@ -149,10 +159,14 @@ export class CampaignSession {
     else if (this.rows + r.rows.length > this.maxRows) {
       this.capped = true;
       result = { ...r, rows: r.rows.slice(0, this.maxRows - this.rows) };
-      this.emit({
-        type: 'error',
-        data: `result limit of ${this.maxRows} rows reached: further rows are dropped (hosts are still counted)`,
-      });
+      this.capNotice = {
+        event: {
+          type: 'error',
+          data: `result limit of ${this.maxRows} rows reached: further rows are dropped (hosts are still counted)`,
+        },
+        at: this.results.length,
+      };
+      this.emit(this.capNotice.event);
     }
     this.rows += result.rows.length;
     if (this.keepResults) this.results.push(result);

@@ -117,6 +117,7 @@ export class CampaignService {
       this.ctx.bus,
       deadline,
       input.keepResults ?? true,
+      this.ctx.config.liveQueryMaxRows,
     );
     this.registry.start(id, sql, [...hosts.keys()], deadline);
     const started: StartedCampaign = {
@@ -179,6 +180,7 @@ export class CampaignService {
         this.ctx.bus,
         this.ctx.clock() + DEFAULT_CAMPAIGN_SECONDS * 1000,
         false,
+        this.ctx.config.liveQueryMaxRows,
       ),
       owned: true,
     };

@@ -1,9 +1,9 @@
 /**
  * `npm run bench`: starts a Flotilla server in its own process, ramps up N simulated hosts,
  * and measures the enrollment storm, steady-state check-ins (server CPU per request from the
- * server's own /proc accounting, latency, RSS, database size) and a node:https baseline.
- * Writes bench/results/<timestamp>.json and .md. Options: --hosts N --db sqlite|postgres
- * --redis --steady S.
+ * server's own /proc accounting, latency in the steady window and over the whole run, RSS,
+ * database size) and a node:https baseline. Writes bench/results/<timestamp>.json and .md.
+ * Options: see USAGE.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -13,13 +13,28 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { FlotillaClient } from '@flotilla/api';
-import { runFleet } from '../fleet.js';
+import { startFleet } from '../fleet.js';
+import { mergeFleetStats, statsBetween } from '../stats.js';
 import type { FleetStats } from '../stats.js';
 import { cpuMicros, rssBytes } from './proc.js';
 
 const ROOT = resolve(import.meta.dirname, '../../../..');
+const USAGE = `npm run bench -- [options]
+
+  --hosts N              simulated hosts (default 2000, or FLOTILLA_BENCH_HOSTS)
+  --steady S             seconds of the steady window (default 60)
+  --db sqlite|postgres   database (default sqlite; postgres at 127.0.0.1:5432)
+  --redis                use the Redis bus at 127.0.0.1:6379
+  --storm-timeout S      give up waiting for the enrollment storm after S seconds (default 600)
+  --port P               server port (default 18600; the baseline uses P+1)
+  --max-connections C    hosts share C keep-alive connections (default: past 18,000 hosts)
+  --fleet-processes K    simulator processes (default: one per 9,500 hosts)
+  --profile              V8 CPU profile of the server in bench/profiles/
+  --profile-fleet        also of the simulator processes, in bench/profiles/fleet/
+`;
 const { values } = parseArgs({
   options: {
+    help: { type: 'boolean', short: 'h', default: false },
     hosts: { type: 'string', default: process.env['FLOTILLA_BENCH_HOSTS'] ?? '2000' },
     db: { type: 'string', default: 'sqlite' },
     redis: { type: 'boolean', default: false },
@@ -44,6 +59,7 @@ const { values } = parseArgs({
 const N = Number(values.hosts);
 const STEADY_S = Number(values.steady);
 const PORT = Number(values.port);
+const LIVE_QUERY_MAX_ROWS = Math.max(1_000_000, N * 150);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const totalRequests = (s: FleetStats | undefined) =>
   s ? Object.values(s.endpoints).reduce((a, e) => a + e.requests, 0) : 0;
@@ -73,36 +89,47 @@ const HOSTS_PER_PROCESS = 9_500;
  */
 const SERVER_SOCKETS = 18_000;
 
+/** Parent to fleet child: stop, or send cumulative stats taken now (answered with the id). */
+type ToChild = 'stop' | { type: 'stats'; id: number };
+/** Fleet child to parent: a periodic report, an answer to `stats`, or the final stats. */
+type FromChild =
+  | { type: 'report'; stats: FleetStats }
+  | { type: 'stats'; id: number; stats: FleetStats }
+  | { type: 'final'; stats: FleetStats };
+
 /** Child mode: run `hosts` simulated hosts and send cumulative stats to the parent. */
-async function fleetChild(): Promise<void> {
-  const abort = new AbortController();
-  process.on('message', (m) => {
-    if (m === 'stop') abort.abort();
-  });
+function fleetChild(): void {
   const ca = readFileSync(join(String(values['ca-dir']), 'tls', 'ca.pem'), 'utf8');
-  const stats = await runFleet({
+  const send = (m: FromChild, then: () => void = () => undefined): void => {
+    process.send?.(m, then);
+  };
+  const fleet = startFleet({
     hosts: N,
     server: String(values.server),
     enrollSecret: 'bench-enroll-secret',
     caPem: ca,
-    signal: abort.signal,
     fleetSeed: Number(values.seed),
     ...(values['max-connections'] === undefined
       ? {}
       : { maxConnections: Number(values['max-connections']) }),
     reportEverySeconds: 2,
-    onStats: (st) => process.send?.({ type: 'stats', stats: st }),
+    onStats: (stats) => send({ type: 'report', stats }),
   });
-  process.send?.({ type: 'final', stats }, () => process.exit(0));
+  process.on('message', (m: ToChild) => {
+    if (m === 'stop')
+      void fleet.stop().then((stats) => send({ type: 'final', stats }, () => process.exit(0)));
+    else void fleet.stats().then((stats) => send({ type: 'stats', id: m.id, stats }));
+  });
 }
 
 /** Runs N hosts over as many child processes as the open-file limit needs; sums their stats. */
-function startFleet(
+function startFleetProcesses(
   url: string,
   dataDir: string,
   hosts: number,
 ): {
-  latest: () => FleetStats | undefined;
+  /** Cumulative stats taken now in every child, summed: two calls bound a window exactly. */
+  stats: () => Promise<FleetStats | undefined>;
   stop: () => Promise<FleetStats | undefined>;
   /** The simulator processes' own CPU (µs), to tell server time from load-generator time. */
   cpu: () => number;
@@ -148,7 +175,7 @@ function startFleet(
     children.push(child);
     finals.push(
       new Promise((resolve) => {
-        child.on('message', (m: { type: string; stats: FleetStats }) => {
+        child.on('message', (m: FromChild) => {
           last[i] = m.stats;
           if (m.type === 'final') resolve(m.stats);
         });
@@ -156,32 +183,36 @@ function startFleet(
       }),
     );
   }
+  // Histograms merge exactly, so percentiles are the whole fleet's, not one process's.
   const sum = (all: Array<FleetStats | undefined>): FleetStats | undefined => {
     const xs = all.filter((x): x is FleetStats => x !== undefined);
-    if (!xs.length) return undefined;
-    const out = structuredClone(xs[0]!);
-    for (const x of xs.slice(1)) {
-      out.hosts += x.hosts;
-      out.enrolled += x.enrolled;
-      out.rssBytes += x.rssBytes;
-      for (const k of Object.keys(x.endpoints) as Array<keyof FleetStats['endpoints']>) {
-        const e = x.endpoints[k];
-        const o = out.endpoints[k];
-        o.requests += e.requests;
-        o.errors += e.errors;
-        // Percentiles cannot be summed: report the worst process's.
-        o.p50 = Math.max(o.p50, e.p50);
-        o.p95 = Math.max(o.p95, e.p95);
-        o.p99 = Math.max(o.p99, e.p99);
-      }
-    }
-    return out;
+    return xs.length ? mergeFleetStats(xs) : undefined;
   };
+  let nextId = 0;
+  const fresh = (child: ChildProcess, i: number, id: number): Promise<FleetStats | undefined> =>
+    new Promise((resolve) => {
+      if (!child.connected) return resolve(last[i]);
+      const done = (stats: FleetStats | undefined): void => {
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        resolve(stats);
+      };
+      const onMessage = (m: FromChild): void => {
+        if (m.type === 'stats' && m.id === id) done(m.stats);
+      };
+      const onExit = (): void => done(last[i]);
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+      child.send({ type: 'stats', id } satisfies ToChild);
+    });
   return {
-    latest: () => sum(last),
+    stats: async () => {
+      const id = nextId++;
+      return sum(await Promise.all(children.map((c, i) => fresh(c, i, id))));
+    },
     cpu: () => children.reduce((n, c) => n + (c.pid ? cpuMicros(c.pid) : 0), 0),
     stop: async () => {
-      for (const c of children) c.send('stop');
+      for (const c of children) c.send('stop' satisfies ToChild);
       return sum(await Promise.all(finals));
     },
   };
@@ -204,6 +235,8 @@ async function main(): Promise<void> {
     FLOTILLA_PORT: String(PORT),
     FLOTILLA_HOST: '127.0.0.1',
     FLOTILLA_LOG_LEVEL: 'warn',
+    // The fan-out brings ~100 rows per host: room for all of them in the one campaign.
+    FLOTILLA_LIVE_QUERY_MAX_ROWS: String(LIVE_QUERY_MAX_ROWS),
     ...(databaseUrl ? { FLOTILLA_DATABASE_URL: databaseUrl } : {}),
     ...(values.redis ? { FLOTILLA_REDIS_URL: 'redis://127.0.0.1:6379' } : {}),
   };
@@ -252,8 +285,7 @@ async function main(): Promise<void> {
     `bench: ${N} hosts, ${values.db}${values.redis ? ' + redis' : ''}, server pid ${pid}`,
   );
 
-  const fleet = startFleet(url, dir, N);
-  const latest = () => fleet.latest();
+  const fleet = startFleetProcesses(url, dir, N);
 
   // Enrollment storm: until every host is enrolled and has its vitals ingested.
   const t0 = Date.now();
@@ -278,23 +310,19 @@ async function main(): Promise<void> {
     `storm: ${stormSeconds ?? 'not finished'} s, server CPU ${stormCpuS.toFixed(1)} s, simulator CPU ${stormSimCpuS.toFixed(1)} s`,
   );
 
-  // Steady state: let the fleet settle, then measure a window.
+  // Steady state: let the fleet settle, then measure a window. Its requests, errors and
+  // latencies are the simulators' counters at its end minus those at its start.
   await sleep(15_000);
-  const before = {
-    cpu: cpuMicros(pid),
-    req: totalRequests(latest()),
-    err: totalErrors(latest()),
-    at: Date.now(),
-  };
+  const windowStart = await fleet.stats();
+  const before = { cpu: cpuMicros(pid), at: Date.now() };
   await sleep(STEADY_S * 1000);
-  const after = {
-    cpu: cpuMicros(pid),
-    req: totalRequests(latest()),
-    err: totalErrors(latest()),
-    at: Date.now(),
-  };
+  const windowEnd = await fleet.stats();
+  const after = { cpu: cpuMicros(pid), at: Date.now() };
+  if (windowStart === undefined || windowEnd === undefined)
+    throw new Error('the simulator processes sent no statistics');
+  const steady = statsBetween(windowStart, windowEnd);
   const windowS = (after.at - before.at) / 1000;
-  const reqs = after.req - before.req;
+  const reqs = totalRequests(steady);
   const cpuPerReqUs = reqs > 0 ? (after.cpu - before.cpu) / reqs : NaN;
   const rss = rssBytes(pid);
 
@@ -330,6 +358,7 @@ async function main(): Promise<void> {
       config_refresh_s: 60,
       logger_tls_period_s: 10,
       steady_window_s: windowS,
+      live_query_max_rows: LIVE_QUERY_MAX_ROWS,
     },
     enrollment_storm: {
       seconds_to_fully_inventoried: stormSeconds,
@@ -341,18 +370,14 @@ async function main(): Promise<void> {
       server_cpu_us_per_request: cpuPerReqUs,
       baseline_cpu_us_per_request: base.cpuPerReqUs,
       cpu_ratio_vs_baseline: cpuPerReqUs / base.cpuPerReqUs,
-      errors_in_window: after.err - before.err,
+      errors_in_window: totalErrors(steady),
       server_rss_mb: rss / 2 ** 20,
       rss_per_host_kb: rss / N / 1024,
       db_bytes_per_host: dbBytes / N,
+      latency_ms: latencyRows(steady),
     },
     live_query_fanout: fanout,
-    latency_ms_whole_run: Object.fromEntries(
-      Object.entries(final.endpoints).map(([k, e]) => [
-        k,
-        { requests: e.requests, errors: e.errors, p50: e.p50, p95: e.p95, p99: e.p99 },
-      ]),
-    ),
+    latency_ms_whole_run: latencyRows(final),
     total_errors: totalErrors(final),
     simulator_rss_mb: final.rssBytes / 2 ** 20,
   };
@@ -484,28 +509,55 @@ async function baseline(
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   await sleep(1500);
-  const fleet = startFleet(`https://127.0.0.1:${port}`, dir, N);
+  const fleet = startFleetProcesses(`https://127.0.0.1:${port}`, dir, N);
   await sleep(Math.min(90, N / 300 + 20) * 1000);
-  const b = { cpu: cpuMicros(proc.pid!), req: totalRequests(fleet.latest()) };
+  const b = { req: totalRequests(await fleet.stats()), cpu: cpuMicros(proc.pid!) };
   await sleep(Math.min(steadyS, 30) * 1000);
-  const a = { cpu: cpuMicros(proc.pid!), req: totalRequests(fleet.latest()) };
+  const a = { req: totalRequests(await fleet.stats()), cpu: cpuMicros(proc.pid!) };
   await fleet.stop();
   proc.kill('SIGTERM');
   return { cpuPerReqUs: (a.cpu - b.cpu) / Math.max(1, a.req - b.req) };
 }
 
+/** Per endpoint: requests, errors and latency percentiles in ms, as the agents measured them. */
+type LatencyRows = Record<
+  string,
+  { requests: number; errors: number; p50: number; p95: number; p99: number; max: number }
+>;
+
+function latencyRows(s: FleetStats): LatencyRows {
+  return Object.fromEntries(
+    Object.entries(s.endpoints).map(([k, e]) => [
+      k,
+      { requests: e.requests, errors: e.errors, p50: e.p50, p95: e.p95, p99: e.p99, max: e.max },
+    ]),
+  );
+}
+
 type Result = {
-  config: { hosts: number; database: string | undefined; redis: boolean | undefined };
+  config: {
+    hosts: number;
+    database: string | undefined;
+    redis: boolean | undefined;
+    steady_window_s: number;
+  };
   enrollment_storm: {
     seconds_to_fully_inventoried: number | null;
     server_cpu_seconds: number;
     simulator_cpu_seconds: number;
   };
-  steady_state: Record<string, number>;
-  latency_ms_whole_run: Record<
-    string,
-    { requests: number; errors: number; p50: number; p95: number; p99: number }
-  >;
+  steady_state: {
+    checkins_per_second: number;
+    server_cpu_us_per_request: number;
+    baseline_cpu_us_per_request: number;
+    cpu_ratio_vs_baseline: number;
+    errors_in_window: number;
+    server_rss_mb: number;
+    rss_per_host_kb: number;
+    db_bytes_per_host: number;
+    latency_ms: LatencyRows;
+  };
+  latency_ms_whole_run: LatencyRows;
   total_errors: number;
   live_query_fanout: Fanout;
 };
@@ -521,26 +573,39 @@ function markdown(r: Result): string {
     '| --- | --- |',
     `| enrollment storm: all hosts enrolled and inventoried | ${f(r.enrollment_storm.seconds_to_fully_inventoried)} s |`,
     `| storm CPU: server / simulator | ${f(r.enrollment_storm.server_cpu_seconds)} s / ${f(r.enrollment_storm.simulator_cpu_seconds)} s |`,
-    `| steady-state check-ins per second | ${f(s['checkins_per_second'])} |`,
-    `| server CPU per agent request | ${f(s['server_cpu_us_per_request'])} µs |`,
-    `| baseline (node:https answering {}) CPU per request | ${f(s['baseline_cpu_us_per_request'])} µs |`,
-    `| ratio to baseline | ${f(s['cpu_ratio_vs_baseline'], 2)}× |`,
-    `| server RSS | ${f(s['server_rss_mb'])} MB (${f(s['rss_per_host_kb'])} KB/host) |`,
-    `| database size per host | ${f(s['db_bytes_per_host'], 0)} bytes |`,
-    `| errors (steady window / whole run) | ${s['errors_in_window']} / ${r.total_errors} |`,
+    `| steady-state check-ins per second | ${f(s.checkins_per_second)} |`,
+    `| server CPU per agent request | ${f(s.server_cpu_us_per_request)} µs |`,
+    `| baseline (node:https answering {}) CPU per request | ${f(s.baseline_cpu_us_per_request)} µs |`,
+    `| ratio to baseline | ${f(s.cpu_ratio_vs_baseline, 2)}× |`,
+    `| server RSS | ${f(s.server_rss_mb)} MB (${f(s.rss_per_host_kb)} KB/host) |`,
+    `| database size per host | ${f(s.db_bytes_per_host, 0)} bytes |`,
+    `| errors (steady window / whole run) | ${s.errors_in_window} / ${r.total_errors} |`,
     `| live query (~100 rows/host) to 50% / 99% / 100% of hosts | ${f(r.live_query_fanout.seconds_to_50_percent)} / ${f(r.live_query_fanout.seconds_to_99_percent)} / ${f(r.live_query_fanout.seconds_to_100_percent)} s |`,
     `| live query rows delivered to the streaming client | ${f(r.live_query_fanout.rows, 0)} (${f(r.live_query_fanout.rows_per_second, 0)} rows/s) |`,
     '',
-    '| endpoint | requests | errors | p50 ms | p95 ms | p99 ms |',
-    '| --- | --- | --- | --- | --- | --- |',
-    ...Object.entries(r.latency_ms_whole_run).map(
-      ([k, e]) =>
-        `| ${k} | ${e.requests} | ${e.errors} | ${f(e.p50, 2)} | ${f(e.p95, 2)} | ${f(e.p99, 2)} |`,
-    ),
+    `Latency in the steady window (${f(r.config.steady_window_s)} s, from 15 s after every host was inventoried; nothing from before it), as the simulated agents measured it:`,
+    '',
+    ...latencyTable(s.latency_ms),
+    '',
+    'Latency over the whole run (enrollment storm and live-query fan-out included):',
+    '',
+    ...latencyTable(r.latency_ms_whole_run),
     '',
   ];
   return lines.join('\n');
 }
 
-if (values.role === 'fleet') await fleetChild();
+function latencyTable(rows: LatencyRows): string[] {
+  return [
+    '| endpoint | requests | errors | p50 ms | p95 ms | p99 ms | max ms |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...Object.entries(rows).map(
+      ([k, e]) =>
+        `| ${k} | ${e.requests} | ${e.errors} | ${e.p50.toFixed(2)} | ${e.p95.toFixed(2)} | ${e.p99.toFixed(2)} | ${e.max.toFixed(2)} |`,
+    ),
+  ];
+}
+
+if (values.help) process.stdout.write(USAGE);
+else if (values.role === 'fleet') fleetChild();
 else await main();

@@ -51,6 +51,7 @@ import { ScheduleStatsSource } from './scheduled-queries/schedule-stats.js';
 import { registerReportRoutes } from './scheduled-queries/reports.routes.js';
 import { PackService } from './packs/packs.service.js';
 import { registerPackRoutes } from './packs/packs.routes.js';
+import { InlineResultsWriter, ThreadResultsWriter } from './policies/results-writer.js';
 import { PolicyQuerySource } from './policies/policy-queries.js';
 import { PolicyService } from './policies/policies.service.js';
 import { registerPolicyRoutes } from './policies/policies.routes.js';
@@ -204,6 +205,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
     log,
     config.osquery.policyUpdateIntervalS,
     clock,
+    // SQLite writes hold the thread that runs them: a file database gets a writer thread.
+    config.osquery.policyWriteThread && ds.dialect === 'sqlite' && ds.location
+      ? new ThreadResultsWriter(ds, log)
+      : new InlineResultsWriter(ds, log),
   );
   checkin.sources.push(policySource);
   const automations = new PolicyAutomations(ds, bus, log, clock);

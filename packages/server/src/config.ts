@@ -31,6 +31,7 @@ export interface ServerConfig {
     readonly detailUpdateIntervalS: number;
     readonly labelUpdateIntervalS: number;
     readonly policyUpdateIntervalS: number;
+    readonly policyWriteThread: boolean;
     readonly seenFlushIntervalMs: number;
     readonly ingestFlushIntervalMs: number;
     readonly maxBodyBytes: number;
@@ -181,6 +182,12 @@ export const SETTINGS: readonly Setting[] = [
     def: '3600',
     min: 30,
     help: 'Seconds between policy evaluations',
+  },
+  {
+    key: 'policy_write_thread',
+    kind: 'bool',
+    def: 'true',
+    help: 'On SQLite, write policy results in a worker thread with its own connection (false: on the main thread, in small slices)',
   },
   {
     key: 'seen_flush_interval_ms',
@@ -503,6 +510,7 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
       detailUpdateIntervalS: num('detail_update_interval'),
       labelUpdateIntervalS: num('label_update_interval'),
       policyUpdateIntervalS: num('policy_update_interval'),
+      policyWriteThread: v.get('policy_write_thread') as boolean,
       seenFlushIntervalMs: num('seen_flush_interval_ms'),
       ingestFlushIntervalMs: num('ingest_flush_interval_ms'),
       maxBodyBytes: num('max_body_bytes'),

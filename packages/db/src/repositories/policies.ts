@@ -70,6 +70,13 @@ export interface ApplyOptions {
    * the middle of a large transaction, which costs far less per row than many small ones.
    */
   pace?: (() => Promise<void> | undefined) | undefined;
+  /**
+   * Read the current results before taking the write lock, not inside the write transaction
+   * (SQLite, with one connection that writes results): unchanged results then write only the
+   * report time. A policy edit that discards results between the read and the write may keep
+   * one batch's unchanged results from being rewritten; the edit asks every host again.
+   */
+  readFirst?: boolean | undefined;
 }
 
 /** A queued automation delivery, leased to the process that claimed it. */
@@ -238,6 +245,180 @@ async function writeCounts(
 }
 
 /** A host's failing and failing-critical counts from its results. */
+/** What a results batch is compared with: the hosts' names, current results and live policies. */
+interface ResultState {
+  names: Map<number, string>;
+  /** Hosts that still exist. */
+  reported: number[];
+  current: Map<number, Map<number, { passes: PolicyResult; known: PolicyResult }>>;
+  /** Policies not deleted since the caller's copy was loaded (a team's deletion cascades). */
+  live: Set<number>;
+}
+
+async function readState(
+  run: Run,
+  d: DialectName,
+  hostIds: readonly number[],
+  policies: ReadonlyMap<number, PolicyFacts>,
+): Promise<ResultState> {
+  const names = new Map<number, string>();
+  const reported: number[] = [];
+  for (const ids of chunks(hostIds, 256)) {
+    const r = await run(inList(d, SELECT_HOSTS, ids.length), padded(ids));
+    for (const h of r.rows as Array<{ id: number; hostname: string; computer_name: string }>) {
+      names.set(h.id, h.hostname || h.computer_name);
+      reported.push(h.id);
+    }
+  }
+  const current: ResultState['current'] = new Map();
+  // A few hosts per statement: each returns ~50 rows per host, and a statement runs whole.
+  for (const ids of chunks(hostIds, 16)) {
+    const r = await run(inList(d, SELECT_MEMBERSHIP, ids.length), padded(ids));
+    for (const m of r.rows as Array<{
+      policy_id: number;
+      host_id: number;
+      passes: PolicyResult;
+      last_known: PolicyResult;
+    }>) {
+      let cur = current.get(m.host_id);
+      if (!cur) current.set(m.host_id, (cur = new Map()));
+      cur.set(m.policy_id, { passes: m.passes, known: m.last_known });
+    }
+  }
+  const live = new Set<number>();
+  for (const ids of chunks([...policies.keys()], 256)) {
+    const r = await run(inList(d, SELECT_POLICIES, ids.length), padded(ids));
+    for (const p of r.rows as Array<{ id: number }>) live.add(p.id);
+  }
+  return { names, reported, current, live };
+}
+
+/** The rows a results batch writes (flat statement parameters) and its transitions. */
+interface ResultPlan {
+  /** Whether anything but the report time is written. */
+  written: boolean;
+  upserts: unknown[];
+  deltas: Map<number, CountDelta>;
+  changes: Array<PolicyTransition & { hostTeamId: number | null }>;
+  transitions: PolicyTransition[];
+  statuses: unknown[];
+  queued: unknown[];
+  unqueue: Array<[number, number]>;
+}
+
+/** Compares a batch with the current results: only changed rows are written. */
+function planResults(
+  batch: readonly HostPolicyResults[],
+  state: ResultState,
+  policies: ReadonlyMap<number, PolicyFacts>,
+  opts: ApplyOptions,
+): ResultPlan {
+  const automations = opts.automations ?? NO_AUTOMATIONS;
+  const { names, current, live } = state;
+  const upserts: unknown[] = [];
+  const deltas = new Map<number, CountDelta>();
+  const changes: ResultPlan['changes'] = [];
+  const statuses: unknown[] = [];
+  const queued: unknown[] = [];
+  const unqueue: Array<[number, number]> = [];
+  for (const b of batch) {
+    const hostname = names.get(b.hostId);
+    if (hostname === undefined) continue; // deleted meanwhile
+    let cur = current.get(b.hostId);
+    const known = cur !== undefined;
+    if (!cur) current.set(b.hostId, (cur = new Map()));
+    const failingBefore = known ? failingOf(cur, policies) : undefined;
+    let changed = false;
+    for (const [pid, passes] of b.results) {
+      if (!live.has(pid)) continue; // deleted meanwhile
+      const old = cur.get(pid);
+      if (old && old.passes === passes) continue;
+      const previous = old?.known ?? null;
+      const lastKnown = passes ?? previous;
+      upserts.push(pid, b.hostId, passes, lastKnown, b.at);
+      let dl = deltas.get(pid);
+      if (!dl) deltas.set(pid, (dl = { pass: 0, fail: 0 }));
+      if (old?.passes === 1) dl.pass--;
+      if (old?.passes === 0) dl.fail--;
+      if (passes === 1) dl.pass++;
+      if (passes === 0) dl.fail++;
+      if (passes !== null && passes !== previous) {
+        changes.push({
+          policyId: pid,
+          hostId: b.hostId,
+          hostTeamId: b.hostTeamId,
+          hostname,
+          passes,
+          previous,
+          at: b.at,
+        });
+        for (const [name, ids] of automations) {
+          if (!ids.has(pid)) continue;
+          if (passes === 0) queued.push(name, pid, b.hostId, hostname, b.at, b.at);
+          else unqueue.push([pid, b.hostId]);
+        }
+      }
+      cur.set(pid, { passes, known: lastKnown });
+      changed = true;
+    }
+    if (!changed) continue;
+    const after = failingOf(cur, policies);
+    if (
+      !failingBefore ||
+      after.failing !== failingBefore.failing ||
+      after.critical !== failingBefore.critical
+    )
+      statuses.push(b.hostId, after.failing, after.critical, b.at);
+  }
+  return {
+    written: upserts.length > 0 || statuses.length > 0,
+    upserts,
+    deltas,
+    changes,
+    transitions: changes.map(({ hostTeamId: _, ...t }) => t),
+    statuses,
+    queued,
+    unqueue,
+  };
+}
+
+async function writePlan(
+  run: Run,
+  d: DialectName,
+  plan: ResultPlan,
+  policies: ReadonlyMap<number, PolicyFacts>,
+  opts: ApplyOptions,
+): Promise<void> {
+  await insertRows(run, d, UPSERT_MEMBERSHIP, 5, plan.upserts);
+  if (opts.counts) {
+    for (const [pid, dl] of plan.deltas) {
+      const to = opts.counts.get(pid);
+      if (to) {
+        to.pass += dl.pass;
+        to.fail += dl.fail;
+      } else opts.counts.set(pid, dl);
+    }
+  } else await writeCounts(run, d, plan.deltas);
+  await insertRows(run, d, UPSERT_HOST_STATUS, 4, plan.statuses);
+  const history: unknown[] = [];
+  for (const c of plan.changes) {
+    const p = policies.get(c.policyId);
+    history.push(
+      c.policyId,
+      p?.name ?? '',
+      p?.teamId ?? null,
+      c.hostId,
+      c.hostTeamId,
+      c.hostname,
+      c.passes,
+      c.at,
+    );
+  }
+  await insertRows(run, d, INSERT_HISTORY, 8, history);
+  await insertRows(run, d, ENQUEUE, 6, plan.queued);
+  for (const [pid, hid] of plan.unqueue) await run(text(d, UNQUEUE), [pid, hid]);
+}
+
 function failingOf(
   results: ReadonlyMap<number, { passes: PolicyResult }>,
   policies: ReadonlyMap<number, PolicyFacts>,
@@ -485,145 +666,50 @@ export class PolicyRepository {
   ): Promise<PolicyTransition[]> {
     if (!batch.length) return [];
     const d = this.dialect;
-    const automations = opts.automations ?? NO_AUTOMATIONS;
     const hostIds = [...new Set(batch.map((b) => b.hostId))];
     // The hosts' `policy_updated_at` (one time for the batch: its earliest report).
     const reportedAt = Math.min(...batch.map((b) => b.at));
-    const reported: number[] = [];
     const pace = opts.pace;
-    const out = await this.db.transaction().execute(async (trx) => {
-      const run = async (text: string, params: readonly unknown[]) => {
-        const r = await trx.executeQuery(CompiledQuery.raw(text, params as unknown[]));
+    const runner =
+      (db: Kysely<Database>): Run =>
+      async (text, params) => {
+        const r = await db.executeQuery(CompiledQuery.raw(text, params as unknown[]));
         if (pace) await pace();
         return r;
       };
 
-      const names = new Map<number, string>();
-      for (const ids of chunks(hostIds, 256)) {
-        const r = await run(inList(d, SELECT_HOSTS, ids.length), padded(ids));
-        for (const h of r.rows as Array<{ id: number; hostname: string; computer_name: string }>) {
-          names.set(h.id, h.hostname || h.computer_name);
-          reported.push(h.id);
-        }
+    if (opts.readFirst) {
+      // Read outside the write transaction (SQLite's WAL lets this connection read while
+      // another writes): the write lock is held only while writing, and a batch of unchanged
+      // results takes it for one statement.
+      const state = await readState(runner(this.db), d, hostIds, policies);
+      const plan = planResults(batch, state, policies, opts);
+      if (!plan.written) {
+        await markReported(runner(this.db), d, state.reported, reportedAt);
+        return [];
       }
-      const current = new Map<number, Map<number, { passes: PolicyResult; known: PolicyResult }>>();
-      // A few hosts per statement: each returns ~50 rows per host, and a statement runs whole.
-      for (const ids of chunks(hostIds, 16)) {
-        const r = await run(inList(d, SELECT_MEMBERSHIP, ids.length), padded(ids));
-        for (const m of r.rows as Array<{
-          policy_id: number;
-          host_id: number;
-          passes: PolicyResult;
-          last_known: PolicyResult;
-        }>) {
-          let cur = current.get(m.host_id);
-          if (!cur) current.set(m.host_id, (cur = new Map()));
-          cur.set(m.policy_id, { passes: m.passes, known: m.last_known });
-        }
-      }
-      // Policies deleted since the caller's copy was loaded (a team's deletion cascades).
-      const live = new Set<number>();
-      for (const ids of chunks([...policies.keys()], 256)) {
-        const r = await run(inList(d, SELECT_POLICIES, ids.length), padded(ids));
-        for (const p of r.rows as Array<{ id: number }>) live.add(p.id);
-      }
+      return this.db.transaction().execute(async (trx) => {
+        const run = runner(trx);
+        await writePlan(run, d, plan, policies, opts);
+        await markReported(run, d, state.reported, reportedAt);
+        return plan.transitions;
+      });
+    }
 
-      const upserts: unknown[] = [];
-      const deltas = new Map<number, CountDelta>();
-      const changes: Array<PolicyTransition & { hostTeamId: number | null }> = [];
-      const statuses: unknown[] = [];
-      const queued: unknown[] = [];
-      const unqueue: Array<[number, number]> = [];
-      for (const b of batch) {
-        const hostname = names.get(b.hostId);
-        if (hostname === undefined) continue; // deleted meanwhile
-        let cur = current.get(b.hostId);
-        const known = cur !== undefined;
-        if (!cur) current.set(b.hostId, (cur = new Map()));
-        const failingBefore = known ? failingOf(cur, policies) : undefined;
-        let changed = false;
-        for (const [pid, passes] of b.results) {
-          if (!live.has(pid)) continue; // deleted meanwhile
-          const old = cur.get(pid);
-          if (old && old.passes === passes) continue;
-          const previous = old?.known ?? null;
-          const lastKnown = passes ?? previous;
-          upserts.push(pid, b.hostId, passes, lastKnown, b.at);
-          let dl = deltas.get(pid);
-          if (!dl) deltas.set(pid, (dl = { pass: 0, fail: 0 }));
-          if (old?.passes === 1) dl.pass--;
-          if (old?.passes === 0) dl.fail--;
-          if (passes === 1) dl.pass++;
-          if (passes === 0) dl.fail++;
-          if (passes !== null && passes !== previous) {
-            changes.push({
-              policyId: pid,
-              hostId: b.hostId,
-              hostTeamId: b.hostTeamId,
-              hostname,
-              passes,
-              previous,
-              at: b.at,
-            });
-            for (const [name, ids] of automations) {
-              if (!ids.has(pid)) continue;
-              if (passes === 0) queued.push(name, pid, b.hostId, hostname, b.at, b.at);
-              else unqueue.push([pid, b.hostId]);
-            }
-          }
-          cur.set(pid, { passes, known: lastKnown });
-          changed = true;
-        }
-        if (!changed) continue;
-        const after = failingOf(cur, policies);
-        if (
-          !failingBefore ||
-          after.failing !== failingBefore.failing ||
-          after.critical !== failingBefore.critical
-        )
-          statuses.push(b.hostId, after.failing, after.critical, b.at);
-      }
-
-      await insertRows(run, d, UPSERT_MEMBERSHIP, 5, upserts);
-      if (opts.counts) {
-        for (const [pid, dl] of deltas) {
-          const to = opts.counts.get(pid);
-          if (to) {
-            to.pass += dl.pass;
-            to.fail += dl.fail;
-          } else opts.counts.set(pid, dl);
-        }
-      } else await writeCounts(run, d, deltas);
-      await insertRows(run, d, UPSERT_HOST_STATUS, 4, statuses);
-      const history: unknown[] = [];
-      for (const c of changes) {
-        const p = policies.get(c.policyId);
-        history.push(
-          c.policyId,
-          p?.name ?? '',
-          p?.teamId ?? null,
-          c.hostId,
-          c.hostTeamId,
-          c.hostname,
-          c.passes,
-          c.at,
-        );
-      }
-      await insertRows(run, d, INSERT_HISTORY, 8, history);
-      await insertRows(run, d, ENQUEUE, 6, queued);
-      for (const [pid, hid] of unqueue) await run(text(d, UNQUEUE), [pid, hid]);
+    let reported: number[] = [];
+    const out = await this.db.transaction().execute(async (trx) => {
+      const run = runner(trx);
+      const state = await readState(run, d, hostIds, policies);
+      reported = state.reported;
+      const plan = planResults(batch, state, policies, opts);
+      await writePlan(run, d, plan, policies, opts);
       // SQLite has one writer, so this cannot deadlock with the check-in path's host writes.
       if (d === 'sqlite') await markReported(run, d, reported, reportedAt);
-      return changes.map(({ hostTeamId: _, ...t }) => t);
+      return plan.transitions;
     });
     // On PostgreSQL on its own, after the commit: host rows are locked briefly and alone.
     if (d === 'postgres')
-      await markReported(
-        (t, p) => this.db.executeQuery(CompiledQuery.raw(t, p as unknown[])),
-        d,
-        reported,
-        reportedAt,
-      ).catch(() => undefined); // only the host's "policies updated at" time; next report sets it
+      await markReported(runner(this.db), d, reported, reportedAt).catch(() => undefined); // only the host's "policies updated at" time; next report sets it
     return out;
   }
 

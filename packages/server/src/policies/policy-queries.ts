@@ -1,11 +1,4 @@
-import type {
-  CountDelta,
-  Datastore,
-  HostPolicyResults,
-  PolicyFacts,
-  PolicyResult,
-  PolicyTransition,
-} from '@flotilla/db';
+import type { Datastore, PolicyFacts, PolicyResult, PolicyTransition } from '@flotilla/db';
 import type { Logger } from 'pino';
 import { CHANNELS, type Bus } from '../bus/bus.js';
 import type { QuerySource } from '../osquery/checkin.service.js';
@@ -14,6 +7,8 @@ import { jitterMs, type HostRuntime } from '../osquery/host-cache.js';
 import type { WriteBatcher } from '../osquery/write-batcher.js';
 import { labelApplies } from '../labels/label-queries.js';
 import type { PolicyAutomations } from './automations.js';
+import { PackedResults, type PackedHostResults } from './packed-results.js';
+import { InlineResultsWriter, type PolicyResultsWriter } from './results-writer.js';
 
 export const POLICY_PREFIX = 'fleet_policy_query_';
 export const POLICIES_CHANGED = 'policies.changed';
@@ -22,13 +17,6 @@ export const POLICIES_CHANGED = 'policies.changed';
 const LABEL_REFRESH_MS = 10_000;
 /** Recompute counts from results this often, to absorb deleted and moved hosts. */
 const RECONCILE_MS = 10 * 60_000;
-/**
- * Hosts per results transaction. On SQLite the commit (writing the transaction's pages to the
- * WAL) cannot be sliced: 20 hosts' first results commit in ~2 ms, 50 hosts' in ~3-10 ms.
- */
-const WRITE_CHUNK = { sqlite: 20, postgres: 50 } as const;
-/** On SQLite, the results writer yields to the event loop after about this long. */
-const WRITE_SLICE_MS = 1;
 /** New or edited policies are asked of at most about this many hosts per second… */
 const CHANGE_ASKS_PER_S = 500;
 /** …spread over at most this long. */
@@ -49,34 +37,6 @@ interface LivePolicy extends PolicyFacts {
   loadedAt: number;
   include: number[];
   exclude: number[];
-}
-
-/**
- * A host's results while they wait to be written, in two typed arrays: during a burst of first
- * results thousands of hosts' results are queued at once, and as Maps they were copied by every
- * young-generation collection (scavenges of 40-120 ms at 20,000 hosts).
- */
-class PackedResults implements Iterable<readonly [number, PolicyResult]> {
-  private readonly ids: Int32Array;
-  /** 1 pass, 0 fail, -1 did not run. */
-  private readonly values: Int8Array;
-
-  constructor(results: ReadonlyMap<number, PolicyResult>) {
-    this.ids = new Int32Array(results.size);
-    this.values = new Int8Array(results.size);
-    let i = 0;
-    for (const [id, r] of results) {
-      this.ids[i] = id;
-      this.values[i++] = r ?? -1;
-    }
-  }
-
-  *[Symbol.iterator](): Iterator<readonly [number, PolicyResult]> {
-    for (let i = 0; i < this.ids.length; i++) {
-      const v = this.values[i]!;
-      yield [this.ids[i]!, v === -1 ? null : (v as 0 | 1)];
-    }
-  }
 }
 
 export type TransitionListener = (transitions: PolicyTransition[]) => void;
@@ -100,7 +60,7 @@ export class PolicyQuerySource implements QuerySource {
   /** Hosts that joined or left a scoping label since they were last asked: ask them again. */
   private readonly recheck = new Set<number>();
   private readonly pendingResults = new Map<number, Map<number, PolicyResult>>();
-  private readonly queue = new BatchQueue<HostPolicyResults>(
+  private readonly queue = new BatchQueue<PackedHostResults>(
     (batch) => this.writeResults(batch),
     200,
   );
@@ -118,6 +78,7 @@ export class PolicyQuerySource implements QuerySource {
     private readonly log: Logger,
     private readonly intervalS: number,
     private readonly clock: () => number,
+    private readonly writer: PolicyResultsWriter = new InlineResultsWriter(ds, log),
   ) {
     // A deleted label (or team) drops policy scopes and policies: reload on either.
     for (const channel of [POLICIES_CHANGED, CHANNELS.labelsChanged]) {
@@ -143,7 +104,7 @@ export class PolicyQuerySource implements QuerySource {
   async start(): Promise<void> {
     await this.reload();
     await this.automations?.start();
-    await this.ds.policies.reconcile(this.clock()).catch((err: unknown) => {
+    await this.writer.reconcile(this.clock()).catch((err: unknown) => {
       this.log.error({ err }, 'reconciling policy counts failed');
     });
     this.reconcileTimer = setInterval(() => void this.reconcile(), RECONCILE_MS);
@@ -156,13 +117,14 @@ export class PolicyQuerySource implements QuerySource {
     await this.reloading;
     await this.labelsLoading;
     await this.flush();
+    await this.writer.stop();
     await this.automations?.stop();
   }
 
   /** Recomputes maintained counts from results (after pending writes land). */
   async reconcile(): Promise<void> {
     await this.flush();
-    await this.ds.policies.reconcile(this.clock()).catch((err: unknown) => {
+    await this.writer.reconcile(this.clock()).catch((err: unknown) => {
       this.log.error({ err }, 'reconciling policy counts failed');
     });
   }
@@ -197,6 +159,8 @@ export class PolicyQuerySource implements QuerySource {
     });
     this.facts = new Map(this.policies.map((p) => [p.id, p]));
     this.newest = this.policies.reduce((m, p) => Math.max(m, p.loadedAt), 1);
+    // Starting a writer thread takes a moment: not while the first results arrive.
+    if (this.policies.length && !this.stopped) this.writer.prepare();
     await this.loadLabelMembers();
   }
 
@@ -310,7 +274,7 @@ export class PolicyQuerySource implements QuerySource {
       hostId: host.id,
       hostTeamId: host.teamId,
       at: now,
-      results: new PackedResults(pending),
+      results: PackedResults.of(pending),
     });
   }
 
@@ -319,53 +283,16 @@ export class PolicyQuerySource implements QuerySource {
     return this.queue.flush();
   }
 
-  private async writeResults(batch: HostPolicyResults[]): Promise<void> {
+  private async writeResults(batch: PackedHostResults[]): Promise<void> {
     // The host row must exist before results reference it.
     await this.writes.flush().catch(() => undefined);
-    // On SQLite a statement holds the event loop while it runs: large transactions (cheap per
-    // row) are written in slices of about WRITE_SLICE_MS, each followed by a pause as long as
-    // it was, so the writer never takes more than half of the event loop and check-ins are
-    // served between slices even while a burst of first results is written.
-    const sqlite = this.ds.dialect === 'sqlite';
-    let sliceStart = performance.now();
-    const rest = (busy: number) =>
-      new Promise<void>((r) =>
-        setTimeout(() => {
-          sliceStart = performance.now();
-          r();
-        }, busy),
-      );
-    const pace = sqlite
-      ? () => {
-          const busy = performance.now() - sliceStart;
-          return busy < WRITE_SLICE_MS ? undefined : rest(busy);
-        }
-      : undefined;
-    // Policy counts move once per batch, not in every transaction (each would rewrite every
-    // policy's row); the counts reconcile at start and every RECONCILE_MS if a write is lost.
-    const counts = new Map<number, CountDelta>();
-    const size = WRITE_CHUNK[this.ds.dialect];
-    for (let i = 0; i < batch.length; i += size) {
-      const chunk = batch.slice(i, i + size);
-      try {
-        const transitions = await this.ds.policies.applyResults(chunk, this.facts, {
-          automations: this.automations?.queueTargets(),
-          counts,
-          pace,
-        });
-        if (transitions.length) {
-          this.automations?.written(transitions);
-          for (const l of this.listeners) l(transitions);
-        }
-      } catch (err) {
-        // Lost results are asked again at the next interval.
-        this.log.error({ err, hosts: chunk.length }, 'writing policy results failed');
-      }
-      if (sqlite) await rest(performance.now() - sliceStart);
-      else await new Promise((r) => setImmediate(r));
-    }
-    await this.ds.policies.addCounts(counts).catch((err: unknown) => {
-      this.log.error({ err }, 'writing policy counts failed');
+    const transitions = await this.writer.write(batch, {
+      facts: this.facts,
+      automations: this.automations?.queueTargets(),
     });
+    if (transitions.length) {
+      this.automations?.written(transitions);
+      for (const l of this.listeners) l(transitions);
+    }
   }
 }

@@ -28,15 +28,21 @@ export function connectSqlite(file: string): { db: Kysely<Database>; raw: SQLite
 }
 
 /**
- * Kysely prepares every statement on every execution; preparing is a large share of the
- * server's SQLite time under load (profiled). Statements are reusable once they finish, and
- * Kysely runs them to completion synchronously, so prepared statements are kept per SQL text
- * (least recently used beyond `max`).
+ * Every statement Kysely runs is prepared here. Kysely prepares every statement on every
+ * execution; preparing is a large share of the server's SQLite time under load (profiled).
+ * Statements are reusable once they finish, and Kysely runs them to completion synchronously,
+ * so prepared statements are kept per SQL text (least recently used beyond `max`).
  */
 function cacheStatements(raw: SQLite.Database, max: number): void {
   const prepare = raw.prepare.bind(raw);
   const cache = new Map<string, SQLite.Statement>();
-  raw.prepare = ((sql: string) => {
+  raw.prepare = ((text: string) => {
+    // Kysely begins transactions with a plain (deferred) BEGIN. With a second writing
+    // connection (the policy results and vulnerability threads have their own), a deferred
+    // transaction that read before writing fails with SQLITE_BUSY when the other committed in
+    // between, without waiting. IMMEDIATE takes the write lock first, waiting up to the busy
+    // timeout.
+    const sql = text === 'begin' ? 'begin immediate' : text;
     const hit = cache.get(sql);
     if (hit) {
       cache.delete(sql);

@@ -199,8 +199,8 @@ describe('live queries, saved queries and labels on simulated hosts (in-process 
       type: 'status',
       data: { expected_results: HOSTS, actual_results: HOSTS, status: 'finished' },
     });
-    // A client that joins after the fact is told too, where it happened (live clients also
-    // get a status after every result; a replay gives one at the end).
+    // A client that joins after the fact is told too, where it happened (live clients get
+    // progress statuses while results arrive; a replay gives one at the end).
     const late = await streamCampaign(wsUrl, ca, admin.token!, campaign.id);
     const kinds = (ms: Array<{ type: string }>) =>
       ms.map((m) => m.type).filter((t) => t !== 'status');

@@ -40,6 +40,7 @@ export interface ServerConfig {
   readonly rateLimits: {
     readonly loginPerMinute: number;
     readonly enrollFailuresPerMinute: number;
+    readonly enrollShedLagMs: number;
   };
   readonly sessionTtlS: number;
   readonly logging: {
@@ -230,6 +231,13 @@ export const SETTINGS: readonly Setting[] = [
     def: '30',
     min: 1,
     help: 'Failed enrolls per address and minute before 429',
+  },
+  {
+    key: 'enroll_shed_lag_ms',
+    kind: 'int',
+    def: '1000',
+    min: 0,
+    help: 'Refuse enrolls (503, agents retry) while the event loop lags more than this many ms, so hosts already enrolled finish first (0: never)',
   },
   {
     key: 'session_ttl',
@@ -519,6 +527,7 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
     rateLimits: Object.freeze({
       loginPerMinute: num('login_rate_per_minute'),
       enrollFailuresPerMinute: num('enroll_failures_per_minute'),
+      enrollShedLagMs: num('enroll_shed_lag_ms'),
     }),
     sessionTtlS: num('session_ttl'),
     logging: Object.freeze({

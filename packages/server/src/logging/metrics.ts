@@ -25,6 +25,15 @@ export function buildMetrics(checkin: CheckinService, pipeline: LogPipeline): Re
       this.inc({ endpoint: 'node_invalid' }, c.invalid);
     },
   });
+  new Counter({
+    name: 'flotilla_enrolls_shed_total',
+    help: 'Enrolls refused (503) while the event loop lagged, for the agents to retry',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(checkin.enrollGate.shed);
+    },
+  });
   new Gauge({
     name: 'flotilla_hosts_cached',
     help: 'Hosts held in the check-in cache',

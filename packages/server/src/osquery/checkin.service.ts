@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.js';
 import { randomToken, tokenHash, type SecretBox } from '../crypto/secrets.js';
 import { RateLimiter } from '../http/rate-limiter.js';
+import { EnrollGate } from './enroll-gate.js';
 import { CHANNELS, type Bus } from '../bus/bus.js';
 import {
   configForPlatform,
@@ -66,6 +67,7 @@ export class CheckinService {
   /** Per-host packs merged into the shared config, only for hosts that have some. */
   hostPacks: HostConfigContributor | undefined;
   private readonly enrollFailures: RateLimiter;
+  readonly enrollGate: EnrollGate;
   private readonly configCache = new Map<string, string>();
   private globalOptions: AgentOptions = DEFAULT_AGENT_OPTIONS;
   private readonly teamOptions = new Map<number, AgentOptions | null>();
@@ -89,6 +91,7 @@ export class CheckinService {
       clock,
     );
     this.enrollFailures = new RateLimiter(config.rateLimits.enrollFailuresPerMinute, clock);
+    this.enrollGate = new EnrollGate(config.rateLimits.enrollShedLagMs);
     bus.subscribe(CHANNELS.hostChanged, (m) => {
       const id = (m as { id?: unknown }).id;
       if (typeof id === 'number') this.cache.drop(id);
@@ -104,6 +107,7 @@ export class CheckinService {
   }
 
   async stop(): Promise<void> {
+    this.enrollGate.stop();
     await this.writes.stop();
   }
 
@@ -136,6 +140,7 @@ export class CheckinService {
     remoteIp: string,
   ): Promise<string> {
     this.enrollFailures.check(`${ENROLL_WINDOW}:${remoteIp}`);
+    this.enrollGate.admit();
     const secret = typeof body.enroll_secret === 'string' ? body.enroll_secret : '';
     const identifier = typeof body.host_identifier === 'string' ? body.host_identifier.trim() : '';
     const row = secret

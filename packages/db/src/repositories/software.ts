@@ -61,20 +61,38 @@ function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
 
 const field = (v: string | undefined): string => v ?? '';
 
-/** Identity of a software version: every field that tells two versions apart. */
+const KEYS = new WeakMap<SoftwareInput, string>();
+
+/**
+ * Identity of a software version: every field that tells two versions apart. Kept per object:
+ * a host's report asks it of every package (~1,000) several times on its way to the database.
+ */
 export function softwareKey(s: SoftwareInput): string {
-  return [
-    s.name,
-    s.version,
-    s.source,
-    field(s.release),
-    field(s.arch),
-    field(s.vendor),
-    field(s.bundle_identifier),
-    field(s.extension_id),
-    field(s.browser),
-    field(s.package_source),
-  ].join('\u0000');
+  let key = KEYS.get(s);
+  if (key === undefined) {
+    key =
+      s.name +
+      '\u0000' +
+      s.version +
+      '\u0000' +
+      s.source +
+      '\u0000' +
+      field(s.release) +
+      '\u0000' +
+      field(s.arch) +
+      '\u0000' +
+      field(s.vendor) +
+      '\u0000' +
+      field(s.bundle_identifier) +
+      '\u0000' +
+      field(s.extension_id) +
+      '\u0000' +
+      field(s.browser) +
+      '\u0000' +
+      field(s.package_source);
+    KEYS.set(s, key);
+  }
+  return key;
 }
 
 /** The stored form of that identity (the `software.checksum` column). */

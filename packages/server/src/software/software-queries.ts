@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { Datastore, HostSoftwareUpdate, SoftwareInput } from '@flotilla/db';
+import {
+  softwareKey,
+  type Datastore,
+  type HostSoftwareUpdate,
+  type SoftwareInput,
+} from '@flotilla/db';
 import type { Logger } from 'pino';
 import type { QuerySource } from '../osquery/checkin.service.js';
 import { DETAIL_PREFIX } from '../osquery/detail-queries.js';
@@ -27,7 +32,7 @@ const MAX_FIELD = 255;
 /** Clips and cleans a value from an agent: no NUL (PostgreSQL refuses it), bounded length. */
 function clean(v: string | undefined, max = MAX_FIELD): string {
   if (typeof v !== 'string') return '';
-  const s = v.replace(/\u0000/g, '').trim();
+  const s = (v.includes('\u0000') ? v.replace(/\u0000/g, '') : v).trim();
   return s.length > max ? s.slice(0, max) : s;
 }
 
@@ -171,25 +176,10 @@ export function softwareQueriesFor(platform: string): Readonly<Record<string, st
   return FOR_FAMILY.get(platformFamily(platform)) ?? {};
 }
 
-/** Order-independent digest of one source's list. */
+/** Order-independent digest of one source's list (of its packages' identities). */
 export function sourceChecksum(items: readonly SoftwareInput[]): string {
-  const lines = items.map((s) =>
-    [
-      s.name,
-      s.version,
-      s.release ?? '',
-      s.arch ?? '',
-      s.vendor ?? '',
-      s.bundle_identifier ?? '',
-      s.extension_id ?? '',
-      s.browser ?? '',
-      s.package_source ?? '',
-    ].join('\u0000'),
-  );
-  lines.sort();
-  const h = createHash('sha1');
-  for (const l of lines) h.update(l).update('\n');
-  return h.digest('hex').slice(0, 20);
+  const lines = items.map(softwareKey).sort();
+  return createHash('sha1').update(lines.join('\n')).digest('hex').slice(0, 20);
 }
 
 /** `source=digest` pairs, sorted: the stored form of a host's per-source checksums. */

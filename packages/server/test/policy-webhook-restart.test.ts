@@ -141,9 +141,9 @@ describe.each(await testDialects())(
       // A new process on the same database sends what was not delivered.
       app = await start();
       try {
-        expect(await queued()).toEqual([
-          expect.objectContaining({ host_id: hostId, attempts: 1, last_error: 'HTTP 503' }),
-        ]);
+        // The row may already be due when the new process starts (its first retry was 1 s
+        // after the failure): that it is delivered from here, as the second attempt, shows
+        // it survived the restart.
         await waitUntil('delivery after the restart', async () => received.length === 2, 15_000);
         await waitUntil('queue emptied', async () => (await queued()).length === 0, 5_000);
         await sleep(1500); // nothing else arrives

@@ -1,4 +1,3 @@
-import { Worker } from 'node:worker_threads';
 import type {
   CountDelta,
   Datastore,
@@ -8,6 +7,7 @@ import type {
 } from '@flotilla/db';
 import type { Logger } from 'pino';
 import { batchBuffers, packBatch, type PackedHostResults } from './packed-results.js';
+import { ThreadClient } from '../util/thread-rpc.js';
 import type { FromResultsWorker, ResultsWorkerData, ToResultsWorker } from './results-worker.js';
 
 /**
@@ -132,11 +132,6 @@ export class InlineResultsWriter implements PolicyResultsWriter {
   }
 }
 
-interface Pending {
-  resolve(m: FromResultsWorker): void;
-  reject(e: Error): void;
-}
-
 /**
  * Writes in a worker thread with its own connection to the SQLite file, so that check-ins on
  * the event loop never wait for policy writes: reading a batch's current results, comparing
@@ -145,10 +140,7 @@ interface Pending {
  * thread is started at the first write; if it dies, writes continue on the event loop.
  */
 export class ThreadResultsWriter implements PolicyResultsWriter {
-  private worker: Worker | null = null;
-  private exited: Promise<void> = Promise.resolve();
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
+  private readonly thread: ThreadClient<ToResultsWorker, FromResultsWorker>;
   private failed = false;
   private stopped = false;
   private readonly inline: InlineResultsWriter;
@@ -158,107 +150,62 @@ export class ThreadResultsWriter implements PolicyResultsWriter {
     private readonly log: Logger,
   ) {
     this.inline = new InlineResultsWriter(ds, log);
+    const location = ds.location;
+    if (!location) throw new Error('the results writer thread needs a database file');
+    // Not niced: the event loop's own writes wait for this thread's transactions, and a
+    // lower priority would leave it holding the lock while descheduled.
+    const data: ResultsWorkerData = { db: location, niceness: 0 };
+    this.thread = new ThreadClient({
+      url: new URL('./results-worker-boot.mjs', import.meta.url),
+      workerData: data,
+      name: 'policy results writer thread',
+      log,
+      onCrash: (code) => {
+        // Writes carry on here; the lost batch's hosts are asked again at their interval.
+        this.failed = true;
+        log.error({ code }, 'policy results writer thread exited; writing on the main thread');
+      },
+    });
   }
 
   prepare(): void {
-    if (!this.failed && !this.stopped) this.ensureWorker();
+    if (!this.failed && !this.stopped) this.thread.start();
   }
 
   async write(batch: PackedHostResults[], ctx: WriteContext): Promise<PolicyTransition[]> {
     if (this.failed || this.stopped) return this.inline.write(batch, ctx);
     const packed = packBatch(batch);
-    const m = await this.request(
-      {
-        type: 'write',
-        id: 0,
-        batch: packed,
-        facts: [...ctx.facts].map(([id, f]) => [
-          id,
-          { name: f.name, teamId: f.teamId, critical: f.critical },
-        ]),
-        automations: ctx.automations
-          ? [...ctx.automations].map(([name, ids]) => [name, [...ids]])
-          : null,
-      },
-      batchBuffers(packed),
-    ).catch((err: unknown) => {
-      this.log.error({ err, hosts: batch.length }, 'writing policy results failed');
-      return null;
-    });
+    const m = await this.thread
+      .request(
+        {
+          type: 'write',
+          id: 0,
+          batch: packed,
+          facts: [...ctx.facts].map(([id, f]) => [
+            id,
+            { name: f.name, teamId: f.teamId, critical: f.critical },
+          ]),
+          automations: ctx.automations
+            ? [...ctx.automations].map(([name, ids]) => [name, [...ids]])
+            : null,
+        },
+        batchBuffers(packed),
+      )
+      .catch((err: unknown) => {
+        this.log.error({ err, hosts: batch.length }, 'writing policy results failed');
+        return null;
+      });
     return m?.type === 'written' ? m.transitions : [];
   }
 
   async reconcile(nowMs: number): Promise<void> {
     if (this.failed || this.stopped) return this.inline.reconcile(nowMs);
-    await this.request({ type: 'reconcile', id: 0, at: nowMs });
+    await this.thread.request({ type: 'reconcile', id: 0, at: nowMs });
   }
 
-  async stop(): Promise<void> {
+  /** The thread finishes the batch in hand, closes its connection and exits. */
+  stop(): Promise<void> {
     this.stopped = true;
-    const w = this.worker;
-    if (!w) return;
-    w.postMessage({ type: 'stop' } satisfies ToResultsWorker);
-    // The thread finishes the batch in hand, closes its connection and exits.
-    const timer = setTimeout(() => void w.terminate(), 30_000);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  private ensureWorker(): Worker {
-    if (this.worker) return this.worker;
-    const location = this.ds.location;
-    if (!location) throw new Error('the results writer needs a database file');
-    // Not niced: the event loop's own writes wait for this thread's transactions, and a
-    // lower priority would leave it holding the lock while descheduled.
-    const data: ResultsWorkerData = { db: location, niceness: 0 };
-    const w = new Worker(new URL('./results-worker-boot.mjs', import.meta.url), {
-      workerData: data,
-    });
-    w.unref();
-    w.on('message', (m: FromResultsWorker) => this.onMessage(m));
-    w.on('error', (err) => this.log.error({ err }, 'policy results writer thread failed'));
-    this.exited = new Promise((resolve) => {
-      w.once('exit', (code) => {
-        this.worker = null;
-        if (code !== 0) {
-          // Writes carry on here; the lost batch's hosts are asked again at their interval.
-          this.failed = true;
-          this.log.error(
-            { code },
-            'policy results writer thread exited; writing on the main thread',
-          );
-        }
-        const err = new Error(`policy results writer thread exited (code ${code})`);
-        for (const p of this.pending.values()) p.reject(err);
-        this.pending.clear();
-        resolve();
-      });
-    });
-    this.worker = w;
-    return w;
-  }
-
-  private onMessage(m: FromResultsWorker): void {
-    if (m.type === 'log') {
-      this.log[m.level](m.fields, m.msg);
-      return;
-    }
-    if (m.type === 'stopped') return;
-    const p = this.pending.get(m.id);
-    this.pending.delete(m.id);
-    if (m.type === 'failed') p?.reject(new Error(m.message));
-    else p?.resolve(m);
-  }
-
-  private request(
-    m: Exclude<ToResultsWorker, { type: 'stop' }>,
-    transfer: ArrayBuffer[] = [],
-  ): Promise<FromResultsWorker> {
-    const w = this.ensureWorker();
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      w.postMessage({ ...m, id } satisfies ToResultsWorker, transfer);
-    });
+    return this.thread.stop();
   }
 }

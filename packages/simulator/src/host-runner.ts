@@ -1,5 +1,5 @@
-import { Agent } from 'node:https';
 import { createSecureContext } from 'node:tls';
+import { ConnectionPool } from './agent/connection-pool.js';
 import { createSimulatedAgent } from './agent/factory.js';
 import type { OsqueryAgent } from './agent/agent.js';
 import { EngineSet } from './host/engine-set.js';
@@ -40,7 +40,7 @@ export class HostRunner {
   readonly stats = new StatsCollector();
   private readonly agents: OsqueryAgent[] = [];
   private readonly engines = new EngineSet();
-  private readonly pool: Agent | undefined;
+  private readonly pool: ConnectionPool | undefined;
 
   constructor(settings: RunnerSettings, slots: readonly HostSlot[]) {
     const secureContext = createSecureContext({ ca: settings.caPem });
@@ -48,7 +48,12 @@ export class HostRunner {
     const max = settings.maxConnections;
     this.pool =
       max !== undefined && max < slots.length
-        ? new Agent({ keepAlive: true, maxSockets: max, maxFreeSockets: max, scheduling: 'fifo' })
+        ? new ConnectionPool({
+            server: new URL(settings.server),
+            secureContext,
+            maxSockets: max,
+            scheduling: 'fifo',
+          })
         : undefined;
     for (const slot of slots) {
       this.agents.push(

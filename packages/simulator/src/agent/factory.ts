@@ -1,4 +1,3 @@
-import type { Agent } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
 import { EngineSet } from '../host/engine-set.js';
@@ -6,6 +5,7 @@ import { SimHost } from '../host/sim-host.js';
 import { OSQUERY_VERSION } from '../profiles/common.js';
 import { getProfile } from '../profiles/catalog.js';
 import { OsqueryAgent } from './agent.js';
+import type { ConnectionPool } from './connection-pool.js';
 import type { AgentObserver } from './agent.js';
 import { Transport } from './transport.js';
 
@@ -30,7 +30,7 @@ export interface SimulatedAgentOptions {
   startDelayMs?: number;
   clock?: () => number;
   /** Connections shared with other hosts (see TransportOptions.sharedAgent). */
-  sharedAgent?: Agent;
+  sharedAgent?: ConnectionPool;
 }
 
 const defaultEngines = new EngineSet();

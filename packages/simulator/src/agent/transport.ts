@@ -1,8 +1,6 @@
-import { request as httpsRequest, Agent } from 'node:https';
-import type { RequestOptions } from 'node:https';
-import { isIP } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { gzipSync } from 'node:zlib';
+import { ConnectionPool } from './connection-pool.js';
 import { requestHeaders } from './requests.js';
 
 export interface TransportOptions {
@@ -21,7 +19,7 @@ export interface TransportOptions {
    * A keep-alive pool shared by many simulated hosts instead of one connection each, for
    * fleets larger than the server's open-file limit allows (as behind a pooling proxy).
    */
-  sharedAgent?: Agent;
+  sharedAgent?: ConnectionPool;
 }
 
 export interface TransportResponse {
@@ -48,92 +46,71 @@ export class TransportError extends Error {
  * server against the CA file (--tls_server_certs).
  */
 export class Transport {
-  private agent: Agent | undefined;
-  private agentCreated = 0;
+  private pool: ConnectionPool | undefined;
+  private poolCreated = 0;
   private readonly options: TransportOptions;
+  /** `Host` as node:https sent it (host:port), which the server sees from osquery too. */
+  private readonly hostHeader: string;
+  private readonly base: string;
 
   constructor(options: TransportOptions) {
     this.options = options;
+    this.hostHeader = options.server.host;
+    this.base = options.server.pathname.replace(/\/$/, '');
   }
 
-  private currentAgent(): Agent {
+  private currentPool(): ConnectionPool {
     if (this.options.sharedAgent) return this.options.sharedAgent;
     const now = Date.now();
     if (
-      this.agent !== undefined &&
-      now - this.agentCreated > this.options.sessionTimeoutSeconds * 1000
+      this.pool !== undefined &&
+      now - this.poolCreated > this.options.sessionTimeoutSeconds * 1000
     ) {
-      this.agent.destroy();
-      this.agent = undefined;
+      this.pool.destroy();
+      this.pool = undefined;
     }
-    if (this.agent === undefined) {
-      this.agent = new Agent({
-        keepAlive: true,
+    if (this.pool === undefined) {
+      this.pool = new ConnectionPool({
+        server: this.options.server,
+        secureContext: this.options.secureContext,
+        ...(this.options.serverName === undefined ? {} : { serverName: this.options.serverName }),
         maxSockets: 1,
-        maxFreeSockets: 1,
         scheduling: 'lifo',
       });
-      this.agentCreated = now;
+      this.poolCreated = now;
     }
-    return this.agent;
+    return this.pool;
   }
 
-  post(
+  async post(
     path: string,
     body: string,
     nodeKey: string | undefined,
     gzip: boolean,
   ): Promise<TransportResponse> {
     const payload = gzip ? gzipSync(body) : Buffer.from(body);
-    const headers = {
-      ...requestHeaders(nodeKey, gzip, this.options.version),
-      'Content-Length': String(payload.length),
-    };
-    const { server } = this.options;
-    const servername = this.options.serverName ?? server.hostname;
-    return new Promise((resolve, reject) => {
-      // https.RequestOptions omits secureContext, but the agent hands it on to tls.connect.
-      const options: RequestOptions & { secureContext: SecureContext } = {
-        method: 'POST',
-        host: server.hostname,
-        port: server.port === '' ? 443 : Number(server.port),
-        path: server.pathname.replace(/\/$/, '') + path,
-        headers,
-        agent: this.currentAgent(),
-        secureContext: this.options.secureContext,
-        // SNI must not carry an IP address; the certificate is then matched on its IP SAN.
-        ...(isIP(servername) === 0 ? { servername } : {}),
-        timeout: this.options.timeoutMs,
-      };
-      const req = httpsRequest(options, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown;
-          try {
-            parsed = text === '' ? {} : JSON.parse(text);
-          } catch {
-            reject(new TransportError(`invalid JSON from ${path} (HTTP ${status})`, status));
-            return;
-          }
-          resolve({ status, body: parsed, text, bytesSent: payload.length });
-        });
-        res.on('error', reject);
-      });
-      req.on('timeout', () =>
-        req.destroy(new TransportError(`timeout after ${this.options.timeoutMs} ms on ${path}`)),
-      );
-      req.on('error', (err) =>
-        reject(err instanceof TransportError ? err : new TransportError(err.message)),
-      );
-      req.end(payload);
-    });
+    let head = `POST ${this.base}${path} HTTP/1.1\r\n`;
+    for (const [k, v] of Object.entries(requestHeaders(nodeKey, gzip, this.options.version)))
+      head += `${k}: ${v}\r\n`;
+    head += `Content-Length: ${payload.length}\r\nHost: ${this.hostHeader}\r\nConnection: keep-alive\r\n\r\n`;
+    let res;
+    try {
+      res = await this.currentPool().request(head, payload, this.options.timeoutMs);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      throw new TransportError(message.startsWith('timeout') ? `${message} on ${path}` : message);
+    }
+    let parsed: unknown;
+    try {
+      parsed = res.text === '' ? {} : JSON.parse(res.text);
+    } catch {
+      throw new TransportError(`invalid JSON from ${path} (HTTP ${res.status})`, res.status);
+    }
+    return { status: res.status, body: parsed, text: res.text, bytesSent: payload.length };
   }
 
   close(): void {
-    this.agent?.destroy();
-    this.agent = undefined;
+    this.pool?.destroy();
+    this.pool = undefined;
   }
 }

@@ -107,6 +107,21 @@ describe('OsqueryAgent against an HTTPS osquery server', () => {
     expect(srv.to(ENROLL)).toHaveLength(2);
     expect(a.nodeKey).toBe('key-2');
     expect(stats.snapshot(1, 1).events['reenroll']).toBeGreaterThanOrEqual(1);
+    expect(stats.snapshot(1, 1).events['error_node_invalid']).toBeGreaterThanOrEqual(1);
+  });
+
+  it('counts a 503 from a busy server apart from other failures, and tries again', async () => {
+    const srv = await startServer();
+    let busy = 2;
+    srv.status = (r) => (r.path === ENROLL && busy-- > 0 ? 503 : 200);
+    const stats = new StatsCollector();
+    const a = agent({ observer: stats });
+    await a.start();
+    expect(a.nodeKey).toBe('nk-1');
+    const snap = stats.snapshot(1, 1);
+    expect(snap.endpoints.enroll).toMatchObject({ requests: 3, errors: 2 });
+    expect(snap.events['error_busy']).toBe(2);
+    expect(snap.events['error_network']).toBeUndefined();
   });
 
   it('runs the schedule and ships differential and snapshot results, gzipped, with decorations', async () => {
@@ -170,6 +185,7 @@ describe('OsqueryAgent against an HTTPS osquery server', () => {
     await started;
     expect(a.nodeKey).toBe('nk-1');
     expect(stats.snapshot(1, 1).endpoints.enroll).toMatchObject({ requests: 3, errors: 2 });
+    expect(stats.snapshot(1, 1).events['error_network']).toBe(2);
   });
 
   it('refuses a server whose certificate does not chain to the given CA', async () => {

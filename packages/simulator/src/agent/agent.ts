@@ -16,6 +16,7 @@ import {
   statusLogLine,
 } from './requests.js';
 import type { DistributedResult, LogContext, LogType } from './requests.js';
+import { TransportError } from './transport.js';
 import type { Transport } from './transport.js';
 
 export type Endpoint = 'enroll' | 'config' | 'distributed_read' | 'distributed_write' | 'log';
@@ -31,11 +32,15 @@ export const ENDPOINT_PATHS: Readonly<Record<Endpoint, string>> = {
 /** Receives one call per request and per notable agent event, for fleet statistics. */
 export interface AgentObserver {
   request(endpoint: Endpoint, milliseconds: number, ok: boolean): void;
-  event(
-    name: 'enrolled' | 'reenroll' | 'distributed_query' | 'scheduled_query' | 'log_lines',
-    count?: number,
-  ): void;
+  event(name: AgentEvent, count?: number): void;
 }
+
+/** Why a request failed (see failureKind). */
+export type FailureKind =
+  'error_busy' | 'error_timeout' | 'error_http' | 'error_node_invalid' | 'error_network';
+
+export type AgentEvent =
+  'enrolled' | 'reenroll' | 'distributed_query' | 'scheduled_query' | 'log_lines' | FailureKind;
 
 export interface AgentOptions {
   host: SimHost;
@@ -204,6 +209,7 @@ export class OsqueryAgent {
   private async call(endpoint: Endpoint, body: string, gzip = false): Promise<Reply> {
     const started = performance.now();
     let ok = false;
+    let status = 0;
     try {
       const res = await this.transport.post(
         ENDPOINT_PATHS[endpoint],
@@ -215,10 +221,14 @@ export class OsqueryAgent {
         string,
         unknown
       >;
+      status = res.status;
       if (json['node_invalid'] === true) throw new NodeInvalid(`${endpoint}: node_invalid`);
       if (res.status < 200 || res.status >= 300) throw new Error(`${endpoint}: HTTP ${res.status}`);
       ok = true;
       return { json, text: res.text };
+    } catch (err) {
+      this.observer?.event(failureKind(err, status));
+      throw err;
     } finally {
       this.observer?.request(endpoint, performance.now() - started, ok);
     }
@@ -627,4 +637,18 @@ export class OsqueryAgent {
   get buffered(): { results: number; statuses: number } {
     return { results: this.results.length, statuses: this.statuses.length };
   }
+}
+
+/**
+ * What kind of failure a request met, counted as an event: `error_busy` (HTTP 503, the
+ * server deferring work it will take later), `error_timeout`, `error_http` (any other
+ * non-2xx), `error_node_invalid`, or `error_network` (refused, reset, TLS).
+ */
+export function failureKind(err: unknown, status: number): FailureKind {
+  if (err instanceof NodeInvalid) return 'error_node_invalid';
+  if (err instanceof TransportError && err.status !== undefined) status = err.status;
+  if (status === 503) return 'error_busy';
+  if (status !== 0) return 'error_http';
+  const message = err instanceof Error ? err.message : String(err);
+  return message.startsWith('timeout') ? 'error_timeout' : 'error_network';
 }

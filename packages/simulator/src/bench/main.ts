@@ -65,6 +65,13 @@ const totalRequests = (s: FleetStats | undefined) =>
   s ? Object.values(s.endpoints).reduce((a, e) => a + e.requests, 0) : 0;
 const totalErrors = (s: FleetStats | undefined) =>
   s ? Object.values(s.endpoints).reduce((a, e) => a + e.errors, 0) : 0;
+/** Failed requests by kind (the agent's `error_*` events): busy, timeout, network, http… */
+const errorsByKind = (s: FleetStats | undefined): Record<string, number> =>
+  Object.fromEntries(
+    Object.entries(s?.events ?? {})
+      .filter(([k, v]) => k.startsWith('error_') && v > 0)
+      .map(([k, v]) => [k.slice('error_'.length), v]),
+  );
 
 async function waitFor(url: string, ca: string | undefined, ms = 60_000): Promise<void> {
   const c = new FlotillaClient({ serverUrl: url, ca });
@@ -371,6 +378,7 @@ async function main(): Promise<void> {
       baseline_cpu_us_per_request: base.cpuPerReqUs,
       cpu_ratio_vs_baseline: cpuPerReqUs / base.cpuPerReqUs,
       errors_in_window: totalErrors(steady),
+      errors_in_window_by_kind: errorsByKind(steady),
       server_rss_mb: rss / 2 ** 20,
       rss_per_host_kb: rss / N / 1024,
       db_bytes_per_host: dbBytes / N,
@@ -379,6 +387,7 @@ async function main(): Promise<void> {
     live_query_fanout: fanout,
     latency_ms_whole_run: latencyRows(final),
     total_errors: totalErrors(final),
+    errors_by_kind: errorsByKind(final),
     simulator_rss_mb: final.rssBytes / 2 ** 20,
   };
   const outDir = join(ROOT, 'bench', 'results');
@@ -552,6 +561,7 @@ type Result = {
     baseline_cpu_us_per_request: number;
     cpu_ratio_vs_baseline: number;
     errors_in_window: number;
+    errors_in_window_by_kind: Record<string, number>;
     server_rss_mb: number;
     rss_per_host_kb: number;
     db_bytes_per_host: number;
@@ -559,6 +569,7 @@ type Result = {
   };
   latency_ms_whole_run: LatencyRows;
   total_errors: number;
+  errors_by_kind: Record<string, number>;
   live_query_fanout: Fanout;
 };
 
@@ -579,7 +590,7 @@ function markdown(r: Result): string {
     `| ratio to baseline | ${f(s.cpu_ratio_vs_baseline, 2)}× |`,
     `| server RSS | ${f(s.server_rss_mb)} MB (${f(s.rss_per_host_kb)} KB/host) |`,
     `| database size per host | ${f(s.db_bytes_per_host, 0)} bytes |`,
-    `| errors (steady window / whole run) | ${s.errors_in_window} / ${r.total_errors} |`,
+    `| errors (steady window / whole run) | ${s.errors_in_window} / ${r.total_errors}${kinds(r.errors_by_kind)} |`,
     `| live query (~100 rows/host) to 50% / 99% / 100% of hosts | ${f(r.live_query_fanout.seconds_to_50_percent)} / ${f(r.live_query_fanout.seconds_to_99_percent)} / ${f(r.live_query_fanout.seconds_to_100_percent)} s |`,
     `| live query rows delivered to the streaming client | ${f(r.live_query_fanout.rows, 0)} (${f(r.live_query_fanout.rows_per_second, 0)} rows/s) |`,
     '',
@@ -593,6 +604,12 @@ function markdown(r: Result): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/** " (busy 2,400, timeout 96)": busy is HTTP 503, the server deferring an enroll it takes later. */
+function kinds(byKind: Record<string, number>): string {
+  const parts = Object.entries(byKind).map(([k, v]) => `${k} ${v}`);
+  return parts.length === 0 ? '' : ` (${parts.join(', ')})`;
 }
 
 function latencyTable(rows: LatencyRows): string[] {

@@ -26,6 +26,8 @@ export type Handler = (req: Recorded) => unknown;
 export class FakeOsqueryServer {
   readonly requests: Recorded[] = [];
   readonly handlers = new Map<string, Handler>();
+  /** HTTP status for a request (200 unless set; 404 for a path without a handler). */
+  status: (req: Recorded) => number = () => 200;
   /** Answers wait this long (ms) after the request arrived; change it at any time. */
   delayMs = 0;
   private server: Server | undefined;
@@ -70,7 +72,7 @@ export class FakeOsqueryServer {
           const handler = this.handlers.get(recorded.path);
           const answer = handler === undefined ? { error: 'not found' } : handler(recorded);
           const respond = (): void => {
-            res.writeHead(handler === undefined ? 404 : 200, {
+            res.writeHead(handler === undefined ? 404 : this.status(recorded), {
               'Content-Type': 'application/json',
             });
             res.end(JSON.stringify(answer));

@@ -165,4 +165,41 @@ describe('SqlEngine', () => {
     engines.darwin.close();
     engines.windows.close();
   });
+
+  it('hands hosts of one patch cohort the same answer over shared tables, and no one else', () => {
+    const profile = getProfile('ubuntu-22.04');
+    const hosts = Array.from({ length: 200 }, (_, i) => new SimHost(profile, i));
+    const [a, b] = hosts.filter((h) => h.cohort === hosts[0]?.cohort);
+    const other = hosts.find((h) => h.cohort !== hosts[0]?.cohort);
+    if (a === undefined || b === undefined || other === undefined) throw new Error('cohorts');
+    const engine = new SqlEngine('linux');
+    const fresh = new SqlEngine('linux');
+    try {
+      const software = "SELECT name, version FROM deb_packages WHERE status LIKE '% ok installed'";
+      const first = engine.run(a, software);
+      const second = engine.run(b, software);
+      expect(second).toBe(first);
+      // What a run from scratch gives each host: the shared answer is b's own.
+      expect(second).toEqual(fresh.run(b, software));
+      const third = engine.run(other, software);
+      expect(third).not.toBe(first);
+      expect(third).toEqual(fresh.run(other, software));
+      expect(third.rows).not.toEqual(first.rows);
+      // Anything per host (users), or volatile (time), is run for every host.
+      const mixed = 'SELECT count(*) AS n, (SELECT count(*) FROM users) AS u FROM deb_packages';
+      expect(engine.run(b, mixed)).not.toBe(engine.run(a, mixed));
+      const timed = "SELECT name, datetime('now') AS t FROM deb_packages LIMIT 1";
+      expect(engine.run(b, timed)).not.toBe(engine.run(a, timed));
+      // A table this profile lacks is empty on all its hosts: shared by the profile.
+      const rpm = 'SELECT count(*) AS n FROM rpm_packages';
+      expect(engine.run(other, rpm)).toBe(engine.run(a, rpm));
+      // Sources that share nothing (no sharedScope) are always run.
+      expect(engine.run(users, 'SELECT username FROM users')).not.toBe(
+        engine.run(users, 'SELECT username FROM users'),
+      );
+    } finally {
+      engine.close();
+      fresh.close();
+    }
+  });
 });

@@ -64,27 +64,46 @@ export interface DistributedResult {
   stats?: QueryStats;
 }
 
+/** Serialised rows, kept while the rows live: answers shared by many hosts are written once. */
+const rowsText = new WeakMap<readonly Readonly<Record<string, string>>[], string>();
+
+/** A result's rows as JSON, each row's keys in the query's column order. */
+function rowsJson(r: DistributedResult): string {
+  const cached = rowsText.get(r.rows);
+  if (cached !== undefined) return cached;
+  const text = JSON.stringify(
+    r.rows.map((row) => {
+      const out: Record<string, string> = {};
+      for (const c of r.columns) if (c in row) out[c] = row[c] ?? '';
+      return out;
+    }),
+  );
+  rowsText.set(r.rows, text);
+  return text;
+}
+
 /** POST /api/v1/osquery/distributed/write: node_key comes last (TLSRequestHelper appends it). */
 export function distributedWriteBody(
   nodeKey: string,
   results: readonly DistributedResult[],
 ): string {
-  const queries: Record<string, Record<string, string>[]> = {};
-  const statuses: Record<string, number> = {};
-  const messages: Record<string, string> = {};
-  const stats: Record<string, QueryStats | Record<string, never>> = {};
-  for (const r of results) {
-    // Rows are serialised in the query's column order.
-    queries[r.name] = r.rows.map((row) => {
-      const out: Record<string, string> = {};
-      for (const c of r.columns) if (c in row) out[c] = row[c] ?? '';
-      return out;
-    });
-    statuses[r.name] = r.status;
-    messages[r.name] = r.message;
-    stats[r.name] = r.stats ?? {};
+  // As JSON.stringify would write the object, with a repeated name's first place kept and its
+  // last value, but with each result's rows serialised once however many hosts share them.
+  const byName = new Map<string, DistributedResult>();
+  for (const r of results) byName.set(r.name, r);
+  let queries = '';
+  let statuses = '';
+  let messages = '';
+  let stats = '';
+  for (const [name, r] of byName) {
+    const key = JSON.stringify(name);
+    const sep = queries === '' ? '' : ',';
+    queries += `${sep}${key}:${rowsJson(r)}`;
+    statuses += `${sep}${key}:${JSON.stringify(r.status)}`;
+    messages += `${sep}${key}:${JSON.stringify(r.message)}`;
+    stats += `${sep}${key}:${JSON.stringify(r.stats ?? {})}`;
   }
-  return JSON.stringify({ queries, statuses, messages, stats, node_key: nodeKey });
+  return `{"queries":{${queries}},"statuses":{${statuses}},"messages":{${messages}},"stats":{${stats}},"node_key":${JSON.stringify(nodeKey)}}`;
 }
 
 export type LogType = 'result' | 'status';

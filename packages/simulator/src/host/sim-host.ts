@@ -27,6 +27,12 @@ export interface OsqueryRuntime {
   schedule: ReadonlyMap<string, ScheduleStats>;
 }
 
+/**
+ * Hosts of a profile fall into this many patch cohorts: machines patched together run the
+ * same package versions (a cohort's few older or newer packages differ from the next one's).
+ */
+export const PATCH_COHORTS = 32;
+
 export interface SimHostOptions {
   /** Probability per host-minute that a Sigma-matching suspicious scenario is injected. */
   suspiciousRate?: number;
@@ -43,6 +49,9 @@ export class SimHost implements TableSource {
   readonly profile: Profile;
   readonly index: number;
   readonly seed: number;
+  /** Patch cohort (0 … PATCH_COHORTS-1) and the seed its package versions derive from. */
+  readonly cohort: number;
+  readonly cohortSeed: number;
   readonly hostname: string;
   readonly uuid: string;
   readonly bootTime: number;
@@ -59,6 +68,8 @@ export class SimHost implements TableSource {
     this.profile = profile;
     this.index = index;
     this.seed = hash32(`${profile.name}/${index}`, fleetSeed);
+    this.cohort = this.seed % PATCH_COHORTS;
+    this.cohortSeed = hash32(`${profile.name}/cohort/${this.cohort}`, fleetSeed);
     this.clock = options.clock ?? Date.now;
     this.suspiciousRate = options.suspiciousRate ?? 0;
     const rand = rngFor(this.seed, 'identity');
@@ -109,6 +120,17 @@ export class SimHost implements TableSource {
 
   ipv6LinkLocal(): string {
     return `fe80::${hex(this.rand('ip6'), 4)}:${hex(this.rand('ip6b'), 4)}`;
+  }
+
+  /**
+   * Who else sees the same rows of `table`: the profile (a table it lacks is empty on every
+   * host of it), its patch cohort for the profile's shared tables, or no one (undefined).
+   */
+  sharedScope(table: string): string | undefined {
+    if (!this.profile.tables.has(table)) return this.profile.name;
+    return this.profile.sharedTables?.has(table) === true
+      ? `${this.profile.name}#${this.cohort}`
+      : undefined;
   }
 
   rows(table: string): Iterable<Row> {

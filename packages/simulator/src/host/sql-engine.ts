@@ -13,6 +13,11 @@ export type Row = Readonly<Record<string, CellValue | undefined>>;
 export interface TableSource {
   /** Rows of `table` at this moment; an empty iterable when the host has none. */
   rows(table: string): Iterable<Row>;
+  /**
+   * A key shared by every source whose rows of `table` are always the same as this one's
+   * (whatever the time), or undefined when they are this source's own.
+   */
+  sharedScope?(table: string): string | undefined;
 }
 
 /** The outcome of one query, shaped like osquery's distributed result. */
@@ -102,7 +107,18 @@ interface Prepared {
   statement?: BetterSqlite3.Statement;
   columns?: string[];
   error?: string;
+  /**
+   * Tables the statement read the first time it ran (undefined before, or when the answer
+   * can change between runs over the same data: random, time, …).
+   */
+  tables?: readonly string[];
+  /** Answers by the sources' shared scopes of `tables`; see SqlEngine.run. */
+  shared?: Map<string, QueryResult>;
 }
+
+/** SQL whose answer may differ between two runs over the same rows. */
+const VOLATILE = /random|now|time|julianday|date|changes|last_insert|uuid/i;
+const SHARED_LIMIT = 256;
 
 const CACHE_LIMIT = 500;
 
@@ -116,6 +132,8 @@ export class SqlEngine {
   readonly tables: ReadonlyMap<string, OsqueryTable>;
   private readonly db: BetterSqlite3.Database;
   private current: TableSource | undefined;
+  /** Tables scanned by the statement running now. */
+  private readonly touched = new Set<string>();
   private readonly cache = new Map<string, Prepared>();
 
   constructor(platform: OsqueryPlatform) {
@@ -134,6 +152,7 @@ export class SqlEngine {
   private *scan(name: string, columns: OsqueryTable['columns']): Iterator<CellValue[]> {
     const source = this.current;
     if (source === undefined) return;
+    this.touched.add(name);
     for (const row of source.rows(name)) {
       yield columns.map((c) => coerce(c.type, row[c.name]));
     }
@@ -168,20 +187,63 @@ export class SqlEngine {
     return prepared;
   }
 
-  /** Runs `sql` against `source`'s tables, answering like osquery does. */
+  /**
+   * Runs `sql` against `source`'s tables, answering like osquery does.
+   *
+   * A statement that read only tables some sources share (a profile's package inventory for
+   * its patch cohort) gives all of them the same answer: the first source's is kept and
+   * handed to the others, unrun. Execution is deterministic, so sources that agree on every
+   * table a run read take the same path through the statement and read nothing else.
+   * The answer is shared: callers must not change it.
+   */
   run(source: TableSource, sql: string): QueryResult {
     const prepared = this.prepare(sql);
     if (prepared.error !== undefined || prepared.statement === undefined) {
       return { status: 1, message: prepared.error ?? 'error', columns: [], rows: [] };
     }
+    const key = prepared.tables === undefined ? undefined : sharedKey(source, prepared.tables);
+    const hit = key === undefined ? undefined : prepared.shared?.get(key);
+    if (hit !== undefined) return hit;
+    const result = this.execute(prepared.statement, prepared.columns, source);
+    if (prepared.columns !== undefined && result.status === 0)
+      this.remember(prepared, sql, source, result);
+    return result;
+  }
+
+  private remember(
+    prepared: Prepared,
+    sql: string,
+    source: TableSource,
+    result: QueryResult,
+  ): void {
+    if (prepared.tables === undefined) {
+      if (this.touched.size === 0 || VOLATILE.test(sql)) return;
+      prepared.tables = [...this.touched].sort();
+      prepared.shared = new Map();
+    } else if (
+      this.touched.size !== prepared.tables.length ||
+      !prepared.tables.every((t) => this.touched.has(t))
+    )
+      return;
+    const key = sharedKey(source, prepared.tables);
+    if (key === undefined || prepared.shared === undefined) return;
+    if (prepared.shared.size >= SHARED_LIMIT) prepared.shared.clear();
+    prepared.shared.set(key, result);
+  }
+
+  private execute(
+    statement: BetterSqlite3.Statement,
+    columns: string[] | undefined,
+    source: TableSource,
+  ): QueryResult {
     this.current = source;
+    this.touched.clear();
     try {
-      const columns = prepared.columns;
       if (columns === undefined) {
-        prepared.statement.run();
+        statement.run();
         return { status: 0, message: '', columns: [], rows: [] };
       }
-      const raw = prepared.statement.all() as unknown[][];
+      const raw = statement.all() as unknown[][];
       const rows = raw.map((values) => {
         const row: Record<string, string> = {};
         for (let i = 0; i < columns.length; i++) row[columns[i] as string] = toText(values[i]);
@@ -203,4 +265,16 @@ export class SqlEngine {
   close(): void {
     this.db.close();
   }
+}
+
+/** The scopes `source` shares for every one of `tables`, joined; undefined if any is its own. */
+function sharedKey(source: TableSource, tables: readonly string[]): string | undefined {
+  if (source.sharedScope === undefined) return undefined;
+  let key = '';
+  for (const t of tables) {
+    const scope = source.sharedScope(t);
+    if (scope === undefined) return undefined;
+    key += `${scope}\0`;
+  }
+  return key;
 }

@@ -596,7 +596,7 @@ export function linuxProfile(spec: LinuxSpec): Profile {
         for (let i = 0; i < packages.length; i++) {
           const p = packages[i];
           if (p === undefined) continue;
-          const { version } = hostVersion(h.seed, i, p);
+          const { version } = hostVersion(h.cohortSeed, i, p);
           const dash = version.lastIndexOf('-');
           yield {
             name: p.name,
@@ -624,11 +624,12 @@ export function linuxProfile(spec: LinuxSpec): Profile {
       'rpm_packages',
       function* (h) {
         const packages = inventory.packages;
-        const installed = h.bootTime - 86_400 * 30;
+        // Installed when the cohort was last patched: shared by its hosts, like the versions.
+        const installed = 1_760_000_000 + (h.cohortSeed % (180 * 86_400));
         for (let i = 0; i < packages.length; i++) {
           const p = packages[i];
           if (p === undefined) continue;
-          const { version, release } = hostVersion(h.seed, i, p);
+          const { version, release } = hostVersion(h.cohortSeed, i, p);
           yield {
             name: p.name,
             version,
@@ -659,5 +660,7 @@ export function linuxProfile(spec: LinuxSpec): Profile {
       `${spec.hostPrefix}-${String(index).padStart(5, '0')}-${(seed % 0xfff).toString(16)}`,
     serial: (rand) => (isContainer ? '' : `ec2${hex(rand, 29)}`),
     tables: new Map(tables),
+    // Package inventories: the same on every host of a patch cohort, whatever the time.
+    sharedTables: new Set(['deb_packages', 'rpm_packages', 'python_packages']),
   };
 }

@@ -18,4 +18,10 @@ export interface Profile {
   hostname(seed: number, index: number): string;
   serial(rand: () => number): string;
   tables: ReadonlyMap<string, TableGenerator>;
+  /**
+   * Tables whose rows depend only on the profile and the host's patch cohort (package
+   * inventories), never on the host itself or the time: hosts of one cohort share the
+   * answers to queries that read only these (see SqlEngine's shared results).
+   */
+  sharedTables?: ReadonlySet<string>;
 }

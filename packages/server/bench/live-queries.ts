@@ -55,6 +55,8 @@ const server = spawn(
       FLOTILLA_DATA_DIR: dir,
       FLOTILLA_PORT: String(PORT),
       FLOTILLA_HOST: '127.0.0.1',
+      // Its hosts enroll all at once and never report software: no enroll pacing.
+      FLOTILLA_ENROLL_MAX_PENDING: '0',
       FLOTILLA_LOG_LEVEL: 'warn',
       FLOTILLA_ENROLL_FAILURES_PER_MINUTE: '1000000',
     },

@@ -31,6 +31,8 @@ const server = await startServer(
       FLOTILLA_DATA_DIR: dir,
       FLOTILLA_PORT: '0',
       FLOTILLA_HOST: '127.0.0.1',
+      // Its hosts enroll all at once and never report software: no enroll pacing.
+      FLOTILLA_ENROLL_MAX_PENDING: '0',
       FLOTILLA_LOG_LEVEL: 'warn',
       FLOTILLA_LOG_RESULT_DESTINATIONS: 'filesystem',
       FLOTILLA_LOG_FILESYSTEM_MAX_BYTES: '0',

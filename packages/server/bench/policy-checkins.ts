@@ -83,6 +83,8 @@ const server: ChildProcess = spawn(
       FLOTILLA_DATA_DIR: dir,
       FLOTILLA_PORT: String(PORT),
       FLOTILLA_HOST: '127.0.0.1',
+      // Its hosts enroll all at once and never report software: no enroll pacing.
+      FLOTILLA_ENROLL_MAX_PENDING: '0',
       FLOTILLA_LOG_LEVEL: 'warn',
       FLOTILLA_POLICY_UPDATE_INTERVAL: String(POLICY_INTERVAL_S),
       FLOTILLA_VULN_SCAN_INTERVAL: '0',

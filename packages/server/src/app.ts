@@ -220,6 +220,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   const policies = new PolicyService(ctx, policySource);
   const softwareSource = new SoftwareQuerySource(ds, log, config.software.updateIntervalS);
   checkin.sources.push(softwareSource);
+  // A host's first inventory is settled: its place in the enroll gate goes to the next host.
+  softwareSource.onSettled((ids) => checkin.enrollGate.inventoried(ids));
   const vulnScan = new VulnScanJob(ds, log, clock, {
     intervalS: config.vulnerabilities.scanIntervalS,
     feedsDir: config.vulnerabilities.feedsDir,

@@ -41,6 +41,8 @@ export interface ServerConfig {
     readonly loginPerMinute: number;
     readonly enrollFailuresPerMinute: number;
     readonly enrollShedLagMs: number;
+    readonly enrollMaxPending: number;
+    readonly enrollMaxWaitMs: number;
   };
   readonly sessionTtlS: number;
   readonly logging: {
@@ -238,6 +240,20 @@ export const SETTINGS: readonly Setting[] = [
     def: '1000',
     min: 0,
     help: 'Refuse enrolls (503, agents retry) while the event loop lags more than this many ms, so hosts already enrolled finish first (0: never)',
+  },
+  {
+    key: 'enroll_max_pending',
+    kind: 'int',
+    def: '400',
+    min: 0,
+    help: 'Hosts that may be enrolled but not yet inventoried at once; further enrolls wait for a place (0: no limit)',
+  },
+  {
+    key: 'enroll_max_wait_ms',
+    kind: 'int',
+    def: '8000',
+    min: 0,
+    help: 'How long an enroll waits for a place (enroll_max_pending) before a 503 the agent retries',
   },
   {
     key: 'session_ttl',
@@ -528,6 +544,8 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
       loginPerMinute: num('login_rate_per_minute'),
       enrollFailuresPerMinute: num('enroll_failures_per_minute'),
       enrollShedLagMs: num('enroll_shed_lag_ms'),
+      enrollMaxPending: num('enroll_max_pending'),
+      enrollMaxWaitMs: num('enroll_max_wait_ms'),
     }),
     sessionTtlS: num('session_ttl'),
     logging: Object.freeze({

@@ -61,7 +61,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     tls,
     logger: log,
   });
-  await app.listen({ host: config.host, port: config.port });
+  // A fleet starting at once opens thousands of connections within seconds: a deeper accept
+  // queue than Node's 511 (the kernel caps it at net.core.somaxconn) keeps them from resets.
+  await app.listen({ host: config.host, port: config.port, backlog: 4096 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const url = `${tls ? 'https' : 'http'}://localhost:${port}`;

@@ -27,11 +27,28 @@ export function buildMetrics(checkin: CheckinService, pipeline: LogPipeline): Re
   });
   new Counter({
     name: 'flotilla_enrolls_shed_total',
-    help: 'Enrolls refused (503) while the event loop lagged, for the agents to retry',
+    help: 'Enrolls refused (503) while the server caught up, for the agents to retry',
     registers: [registry],
     collect() {
       this.reset();
       this.inc(checkin.enrollGate.shed);
+    },
+  });
+  new Counter({
+    name: 'flotilla_enrolls_queued_total',
+    help: 'Enrolls that waited for a host ahead to finish its first inventory',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(checkin.enrollGate.queued);
+    },
+  });
+  new Gauge({
+    name: 'flotilla_enrolls_in_flight',
+    help: 'Hosts enrolled and not yet inventoried, with enrolls being served',
+    registers: [registry],
+    collect() {
+      this.set(checkin.enrollGate.inFlight);
     },
   });
   new Gauge({

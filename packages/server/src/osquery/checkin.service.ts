@@ -91,7 +91,12 @@ export class CheckinService {
       clock,
     );
     this.enrollFailures = new RateLimiter(config.rateLimits.enrollFailuresPerMinute, clock);
-    this.enrollGate = new EnrollGate(config.rateLimits.enrollShedLagMs);
+    this.enrollGate = new EnrollGate({
+      maxLagMs: config.rateLimits.enrollShedLagMs,
+      maxPending: config.rateLimits.enrollMaxPending,
+      maxWaitMs: config.rateLimits.enrollMaxWaitMs,
+      holdMs: 60_000,
+    });
     bus.subscribe(CHANNELS.hostChanged, (m) => {
       const id = (m as { id?: unknown }).id;
       if (typeof id === 'number') this.cache.drop(id);
@@ -140,7 +145,6 @@ export class CheckinService {
     remoteIp: string,
   ): Promise<string> {
     this.enrollFailures.check(`${ENROLL_WINDOW}:${remoteIp}`);
-    this.enrollGate.admit();
     const secret = typeof body.enroll_secret === 'string' ? body.enroll_secret : '';
     const identifier = typeof body.host_identifier === 'string' ? body.host_identifier.trim() : '';
     const row = secret
@@ -168,19 +172,27 @@ export class CheckinService {
     if (!columns.computer_name) columns.computer_name = columns.hostname;
     if (!columns.uuid && /^[0-9a-f-]{32,36}$/i.test(identifier)) columns.uuid = identifier;
     columns.public_ip = remoteIp;
-    const nodeKey = randomToken();
-    const now = this.clock();
-    const { host, created } = await this.ds.hosts.enroll({
-      osqueryHostId: identifier,
-      nodeKeyHash: tokenHash(nodeKey),
-      teamId: row.team_id,
-      nowMs: now,
-      details: columns,
-    });
-    if (!created) this.hostChanged(host.id); // other processes drop the old key
-    this.cache.put(host);
-    this.counters.enrolls++;
-    return nodeKey;
+    const ticket = await this.enrollGate.admit();
+    try {
+      const nodeKey = randomToken();
+      const now = this.clock();
+      const { host, created } = await this.ds.hosts.enroll({
+        osqueryHostId: identifier,
+        nodeKeyHash: tokenHash(nodeKey),
+        teamId: row.team_id,
+        nowMs: now,
+        details: columns,
+      });
+      if (!created) this.hostChanged(host.id); // other processes drop the old key
+      this.cache.put(host);
+      this.counters.enrolls++;
+      // A new host keeps its place until its first inventory is written; one enrolling again
+      // (same osquery host id) reports mostly what is stored already.
+      if (created) this.enrollGate.hold(ticket, host.id);
+      return nodeKey;
+    } finally {
+      this.enrollGate.release(ticket); // no-op once held
+    }
   }
 
   // ---- authenticated endpoints -----------------------------------------------------------

@@ -220,8 +220,7 @@ export class SoftwareQuerySource implements QuerySource {
   private touched = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
-  /** Called after a batch of changed lists is written (the vulnerability scan listens). */
-  onChanged: ((hostIds: number[]) => void) | undefined;
+  private readonly settledListeners: Array<(hostIds: number[]) => void> = [];
   readonly counters = { reports: 0, unchanged: 0, changed: 0, writes: 0 };
 
   constructor(
@@ -230,6 +229,18 @@ export class SoftwareQuerySource implements QuerySource {
     private readonly intervalS: number,
     private readonly flushMs = 500,
   ) {}
+
+  /**
+   * Calls `fn` with hosts whose software report is settled: a changed list once it is written,
+   * an unchanged or failed one when it arrives.
+   */
+  onSettled(fn: (hostIds: number[]) => void): void {
+    this.settledListeners.push(fn);
+  }
+
+  private settled(hostIds: number[]): void {
+    for (const l of this.settledListeners) l(hostIds);
+  }
 
   async start(): Promise<void> {
     for (const s of await this.ds.software.states())
@@ -271,7 +282,10 @@ export class SoftwareQuerySource implements QuerySource {
   endWrite(host: HostRuntime, now: number): void {
     const c = this.collecting.get(host.id);
     this.collecting.delete(host.id);
-    if (!c) return;
+    if (!c) {
+      this.settled([host.id]); // every source failed: nothing to write
+      return;
+    }
     this.counters.reports++;
     let st = this.state.get(host.id);
     if (!st) this.state.set(host.id, (st = { checksums: new Map(), seenAt: 0, askedAt: 0 }));
@@ -289,6 +303,7 @@ export class SoftwareQuerySource implements QuerySource {
     if (!changed && !pending) {
       this.counters.unchanged++;
       this.touched.add(host.id);
+      this.settled([host.id]);
     } else {
       this.counters.changed++;
       // Merge with a not-yet-written report of the same host (its other sources stay).
@@ -338,7 +353,7 @@ export class SoftwareQuerySource implements QuerySource {
         if (batch.length) {
           await this.ds.software.apply(batch, now);
           this.counters.writes++;
-          this.onChanged?.(batch.map((b) => b.hostId));
+          this.settled(batch.map((b) => b.hostId));
         }
         if (touched.length) await this.ds.software.touch(touched, now);
       } catch (err) {

@@ -89,9 +89,17 @@ class Connection {
       if (this.current !== undefined) this.write(this.current);
     });
     this.socket.on('data', (d: Buffer) => this.onData(d));
-    this.socket.on('timeout', () =>
-      this.socket.destroy(new Error(`timeout after ${this.current?.timeoutMs ?? 0} ms`)),
-    );
+    this.socket.on('timeout', () => {
+      // Timers run before socket reads in each turn of the event loop: when this thread was
+      // busy with other hosts, the answer may be waiting unread. Read it first (setImmediate
+      // runs after the poll phase); only a request still unanswered then has timed out, as a
+      // real osqueryd, a process of its own, would see it.
+      const p = this.current;
+      setImmediate(() => {
+        if (p !== undefined && this.current === p)
+          this.socket.destroy(new Error(`timeout after ${p.timeoutMs} ms`));
+      });
+    });
     this.socket.on('error', (err) => this.fail(err));
     this.socket.on('close', () => this.fail(new Error('socket hang up')));
   }

@@ -24,4 +24,6 @@ const server = createServer(
     });
   },
 );
-server.listen(Number(port), '127.0.0.1', () => console.log('baseline listening'));
+server.listen({ port: Number(port), host: '127.0.0.1', backlog: 4096 }, () =>
+  console.log('baseline listening'),
+);

@@ -61,36 +61,22 @@ function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
 
 const field = (v: string | undefined): string => v ?? '';
 
-const KEYS = new WeakMap<SoftwareInput, string>();
+/** Where an input object keeps its identity once built (a symbol: never serialised). */
+const KEY = Symbol('softwareKey');
+type Keyed = SoftwareInput & { [KEY]?: string };
 
 /**
- * Identity of a software version: every field that tells two versions apart. Kept per object:
- * a host's report asks it of every package (~1,000) several times on its way to the database.
+ * Identity of a software version: every field that tells two versions apart. Kept on the
+ * object: a host's report asks it of every package (~1,000) on its way to the database.
  */
 export function softwareKey(s: SoftwareInput): string {
-  let key = KEYS.get(s);
+  const keyed = s as Keyed;
+  let key = keyed[KEY];
   if (key === undefined) {
-    key =
-      s.name +
-      '\u0000' +
-      s.version +
-      '\u0000' +
-      s.source +
-      '\u0000' +
-      field(s.release) +
-      '\u0000' +
-      field(s.arch) +
-      '\u0000' +
-      field(s.vendor) +
-      '\u0000' +
-      field(s.bundle_identifier) +
-      '\u0000' +
-      field(s.extension_id) +
-      '\u0000' +
-      field(s.browser) +
-      '\u0000' +
-      field(s.package_source);
-    KEYS.set(s, key);
+    // One template literal: a flat string, hashed once by the Maps it is looked up in.
+    key = `${s.name}\u0000${s.version}\u0000${s.source}\u0000${field(s.release)}\u0000${field(s.arch)}\u0000${field(s.vendor)}\u0000${field(s.bundle_identifier)}\u0000${field(s.extension_id)}\u0000${field(s.browser)}\u0000${field(s.package_source)}`;
+    // Not enumerable: copies and deep comparisons of the input see only its fields.
+    Object.defineProperty(keyed, KEY, { value: key });
   }
   return key;
 }

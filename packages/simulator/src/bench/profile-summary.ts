@@ -1,6 +1,7 @@
 /**
  * Summarises a V8 .cpuprofile: self time per function (top 40) and per package/folder, so a
- * benchmark run can say where the server's CPU goes. Usage: node --import tsx profile-summary.ts FILE
+ * benchmark run can say where the server's CPU goes.
+ * Usage: node --import tsx profile-summary.ts FILE [FROM_S [TO_S]] (a window of the run, in seconds)
  */
 import { readFileSync } from 'node:fs';
 
@@ -10,8 +11,11 @@ interface Node {
   hitCount?: number;
   children?: number[];
 }
-const file = process.argv[2];
-if (!file) throw new Error('usage: profile-summary.ts FILE.cpuprofile');
+const [file, fromArg, toArg] = process.argv.slice(2);
+if (!file) throw new Error('usage: profile-summary.ts FILE.cpuprofile [FROM_S [TO_S]]');
+/** Only samples taken between these seconds after the profile started (e.g. the storm). */
+const fromUs = fromArg === undefined ? 0 : Number(fromArg) * 1e6;
+const toUs = toArg === undefined ? Infinity : Number(toArg) * 1e6;
 const prof = JSON.parse(readFileSync(file, 'utf8')) as {
   nodes: Node[];
   samples: number[];
@@ -19,7 +23,12 @@ const prof = JSON.parse(readFileSync(file, 'utf8')) as {
 };
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
 const selfUs = new Map<number, number>();
-prof.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
+let at = 0;
+prof.samples.forEach((id, i) => {
+  const dt = prof.timeDeltas[i] ?? 0;
+  at += dt;
+  if (at >= fromUs && at < toUs) selfUs.set(id, (selfUs.get(id) ?? 0) + dt);
+});
 const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
 const fn = new Map<string, number>();
 const area = new Map<string, number>();

@@ -202,4 +202,32 @@ describe('SqlEngine', () => {
       fresh.close();
     }
   });
+
+  it('generates a table once per statement, however often a join scans it', () => {
+    let calls = 0;
+    const counted: TableSource = {
+      rows: (t) => {
+        if (t !== 'users') return [];
+        calls += 1;
+        return [
+          { uid: 0, username: 'root' },
+          { uid: 1000, username: 'alice' },
+          { uid: 1001, username: 'bob' },
+        ];
+      },
+    };
+    const r = linux.run(
+      counted,
+      'SELECT a.username AS a, b.username AS b FROM users a, users b WHERE a.uid < b.uid ORDER BY a, b',
+    );
+    expect(r.rows).toEqual([
+      { a: 'alice', b: 'bob' },
+      { a: 'root', b: 'alice' },
+      { a: 'root', b: 'bob' },
+    ]);
+    // Once for the outer side, once for the inner (not once per outer row: 1 + 3).
+    expect(calls).toBe(2);
+    linux.run(counted, 'SELECT count(*) FROM users');
+    expect(calls).toBe(3); // the next statement generates its own
+  });
 });

@@ -134,6 +134,8 @@ export class SqlEngine {
   private current: TableSource | undefined;
   /** Tables scanned by the statement running now. */
   private readonly touched = new Set<string>();
+  /** Rows of the tables the statement running now has scanned to the end. */
+  private readonly scanned = new Map<string, CellValue[][]>();
   private readonly cache = new Map<string, Prepared>();
 
   constructor(platform: OsqueryPlatform) {
@@ -153,9 +155,20 @@ export class SqlEngine {
     const source = this.current;
     if (source === undefined) return;
     this.touched.add(name);
-    for (const row of source.rows(name)) {
-      yield columns.map((c) => coerce(c.type, row[c.name]));
+    // A table scanned again in the same statement (the inner side of a join) gives the rows
+    // of its first complete scan: generated once, and the same all through the statement.
+    const seen = this.scanned.get(name);
+    if (seen !== undefined) {
+      yield* seen;
+      return;
     }
+    const rows: CellValue[][] = [];
+    for (const row of source.rows(name)) {
+      const cells = columns.map((c) => coerce(c.type, row[c.name]));
+      rows.push(cells);
+      yield cells;
+    }
+    this.scanned.set(name, rows);
   }
 
   private prepare(sql: string): Prepared {
@@ -238,6 +251,7 @@ export class SqlEngine {
   ): QueryResult {
     this.current = source;
     this.touched.clear();
+    this.scanned.clear();
     try {
       if (columns === undefined) {
         statement.run();
@@ -259,6 +273,7 @@ export class SqlEngine {
       };
     } finally {
       this.current = undefined;
+      this.scanned.clear();
     }
   }
 

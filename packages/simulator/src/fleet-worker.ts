@@ -8,12 +8,14 @@ import type { HostSlot, RunnerSettings } from './host-runner.js';
  */
 export type ToWorker = { type: 'snapshot'; id: number } | { type: 'stop'; id: number };
 export type FromWorker =
+  | { type: 'started'; id: -1 }
   | { type: 'snapshot'; id: number; snapshot: ReturnType<HostRunner['snapshot']> }
   | { type: 'stopped'; id: number; snapshot: ReturnType<HostRunner['snapshot']> };
 
 const { settings, slots } = workerData as { settings: RunnerSettings; slots: HostSlot[] };
 const runner = new HostRunner(settings, slots);
 runner.start();
+parentPort?.postMessage({ type: 'started', id: -1 } satisfies FromWorker);
 
 parentPort?.on('message', (msg: ToWorker) => {
   if (msg.type === 'snapshot') {

@@ -101,6 +101,12 @@ export interface RunningFleet {
   stats(): Promise<FleetStats>;
   /** Stops every host and resolves to the final statistics. */
   stop(): Promise<FleetStats>;
+  /**
+   * Resolves (to Date.now() then) once every worker has built its hosts and started them:
+   * from here on hosts begin, spread over `startSpreadSeconds`. Before it, the simulator is
+   * still booting (loading profiles, building thousands of hosts), not loading the server.
+   */
+  started: Promise<number>;
 }
 
 /**
@@ -142,9 +148,11 @@ export function startFleet(options: FleetOptions): RunningFleet {
 
   let snapshots: () => Promise<StatsSnapshot[]>;
   let stopRunners: () => Promise<StatsSnapshot[]>;
+  let hostsStarted: Promise<number>;
   if (workerCount === 0) {
     const runner = new HostRunner(settings, slots);
     runner.start();
+    hostsStarted = Promise.resolve(Date.now());
     snapshots = () => Promise.resolve([runner.snapshot()]);
     stopRunners = () => {
       runner.stop();
@@ -157,6 +165,19 @@ export function startFleet(options: FleetOptions): RunningFleet {
         workerData: { settings, slots: mine },
       });
     });
+    hostsStarted = Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            const onStarted = (m: FromWorker): void => {
+              if (m.type !== 'started') return;
+              w.off('message', onStarted);
+              resolve();
+            };
+            w.on('message', onStarted);
+          }),
+      ),
+    ).then(() => Date.now());
     let nextId = 0;
     const ask = (type: ToWorker['type']): Promise<StatsSnapshot[]> => {
       const id = nextId++;
@@ -169,7 +190,7 @@ export function startFleet(options: FleetOptions): RunningFleet {
                 reject(err);
               };
               const onMessage = (m: FromWorker): void => {
-                if (m.id === id) {
+                if (m.type !== 'started' && m.id === id) {
                   w.off('message', onMessage);
                   w.off('error', onError);
                   resolve(m.snapshot);
@@ -200,6 +221,7 @@ export function startFleet(options: FleetOptions): RunningFleet {
         }, every);
   let stopped: Promise<FleetStats> | undefined;
   return {
+    started: hostsStarted,
     stats: async () => stopped ?? summarize(await snapshots(), elapsed()),
     stop: () => {
       if (timer !== undefined) clearInterval(timer);

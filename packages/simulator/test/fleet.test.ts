@@ -147,7 +147,12 @@ describe('fleet', () => {
       startSpreadSeconds: 0.2,
       workers: 2,
     });
+    const spawned = Date.now();
     try {
+      // Both workers booted and started their hosts before any of them asked anything.
+      const startedAt = await fleet.started;
+      expect(startedAt).toBeGreaterThanOrEqual(spawned);
+      expect(startedAt).toBeLessThanOrEqual(Date.now());
       // Slow answers until every host has had a few (workers take a while to boot).
       for (let i = 0; i < 200; i++) {
         if ((await fleet.stats()).endpoints.distributed_read.requests >= 12) break;

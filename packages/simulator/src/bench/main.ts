@@ -45,6 +45,9 @@ const { values } = parseArgs({
     role: { type: 'string', default: 'main' },
     server: { type: 'string' },
     seed: { type: 'string', default: '1' },
+    // Child mode: seconds over which the whole fleet's hosts start (so each child ramps at
+    // the fleet's rate, not its own share's).
+    spread: { type: 'string' },
     'fleet-processes': { type: 'string' },
     'ca-dir': { type: 'string' },
     // Write a V8 CPU profile of the server (bench/profiles/*.cpuprofile); summarise with
@@ -121,6 +124,7 @@ function fleetChild(): void {
       ? {}
       : { maxConnections: Number(values['max-connections']) }),
     reportEverySeconds: 2,
+    ...(values.spread === undefined ? {} : { startSpreadSeconds: Number(values.spread) }),
     onStats: (stats) => send({ type: 'report', stats }),
   });
   void fleet.started.then((at) => send({ type: 'started', at }));
@@ -178,6 +182,9 @@ function startFleetProcesses(
         url,
         '--seed',
         String(i + 1),
+        // Every process ramps over the whole fleet's spread: 500 hosts/s in all, at any size.
+        '--spread',
+        String(Math.min(60, hosts / 500)),
         '--ca-dir',
         dataDir,
         ...(pooled === undefined ? [] : ['--max-connections', String(pooled)]),

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,14 +62,17 @@ describe.skipIf(!enabled)('two server processes on one PostgreSQL and one Redis'
     dir = mkdtempSync(join(tmpdir(), 'flotilla-mp-'));
     db = await createTestDatabase('postgres');
     const base = 19000 + Math.floor(Math.random() * 500) * 2;
-    // The first process creates the CA and server key in the shared data dir; the second reuses them.
-    procs.push(serve(dir, base, db.location));
-    for (let i = 0; i < 100 && !existsSync(join(dir, 'tls', 'ca.pem')); i++)
+    // The first process creates the CA and server key; the second gets copies in a data dir of
+    // its own (each process keeps its own log write-ahead log there).
+    procs.push(serve(join(dir, 'a'), base, db.location));
+    for (let i = 0; i < 100 && !existsSync(join(dir, 'a', 'tls', 'ca.pem')); i++)
       await new Promise((r) => setTimeout(r, 200));
-    ca = readFileSync(join(dir, 'tls', 'ca.pem'), 'utf8');
+    ca = readFileSync(join(dir, 'a', 'tls', 'ca.pem'), 'utf8');
     urls.push(`https://127.0.0.1:${base}`);
     await healthy(urls[0]!, ca);
-    procs.push(serve(dir, base + 1, db.location));
+    cpSync(join(dir, 'a', 'tls'), join(dir, 'b', 'tls'), { recursive: true });
+    cpSync(join(dir, 'a', 'server.key'), join(dir, 'b', 'server.key'));
+    procs.push(serve(join(dir, 'b'), base + 1, db.location));
     urls.push(`https://127.0.0.1:${base + 1}`);
     await healthy(urls[1]!, ca);
 

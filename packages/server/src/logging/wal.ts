@@ -112,6 +112,7 @@ export class WriteAheadLog {
    */
   read(from: Cursor, maxBytes = 1024 * 1024): { lines: string[]; next: Cursor } {
     let cur = { ...from };
+    let limit = maxBytes;
     for (;;) {
       const file = join(this.dir, name(cur.segment));
       if (!existsSync(file)) {
@@ -126,7 +127,7 @@ export class WriteAheadLog {
         cur = { segment: cur.segment + 1, offset: 0 };
         continue;
       }
-      const len = Math.min(maxBytes, size - cur.offset);
+      const len = Math.min(limit, size - cur.offset);
       const buf = Buffer.alloc(len);
       const fd = openSync(file, 'r');
       try {
@@ -136,8 +137,16 @@ export class WriteAheadLog {
       }
       const lastNl = buf.lastIndexOf(0x0a);
       if (lastNl < 0) {
-        // A single line longer than maxBytes: read it whole.
-        return this.read(from, maxBytes * 4);
+        // A single line longer than the limit: read more of it.
+        if (len < size - cur.offset) {
+          limit *= 4;
+          continue;
+        }
+        // The rest of the segment is an unterminated line: in the segment being written it is
+        // not acknowledged yet (wait for it); in a finished one it is a torn tail (skip it).
+        if (cur.segment >= this.segment) return { lines: [], next: cur };
+        cur = { segment: cur.segment + 1, offset: 0 };
+        continue;
       }
       const text = buf.subarray(0, lastNl).toString('utf8');
       return {

@@ -201,7 +201,7 @@ export function registerPackRoutes(
         .returning('id')
         .executeTakeFirstOrThrow();
       await setTargets(id, b);
-      packs.changed();
+      await packs.changed();
       await ctx.activities.record(actor, 'created_pack', { pack_id: id, pack_name: b.name });
       return { pack: await toApi(await load(id)) };
     },
@@ -240,7 +240,7 @@ export function registerPackRoutes(
         .where('id', '=', p.id)
         .execute();
       await setTargets(p.id, b);
-      packs.changed();
+      await packs.changed();
       await ctx.activities.record(actor, 'edited_pack', {
         pack_id: p.id,
         pack_name: b.name ?? p.name,
@@ -254,7 +254,7 @@ export function registerPackRoutes(
     p: Awaited<ReturnType<typeof load>>,
   ) => {
     await db.deleteFrom('packs').where('id', '=', p.id).execute();
-    packs.changed();
+    await packs.changed();
     await ctx.activities.record(actor, 'deleted_pack', { pack_name: p.name });
   };
   app.delete(
@@ -341,7 +341,7 @@ export function registerPackRoutes(
         })
         .returning('id')
         .executeTakeFirstOrThrow();
-      packs.changed();
+      await packs.changed();
       await ctx.activities.record(actor, 'added_scheduled_query_to_pack', {
         pack_id: pack.id,
         pack_name: pack.name,
@@ -383,7 +383,7 @@ export function registerPackRoutes(
         })
         .where('id', '=', id)
         .execute();
-      packs.changed();
+      await packs.changed();
       await ctx.activities.record(actor, 'edited_scheduled_query', {
         scheduled_query_id: id,
         pack_id: cur.pack_id,
@@ -401,7 +401,7 @@ export function registerPackRoutes(
       const cur = (await scheduled({ id }))[0];
       if (!cur) throw notFound('scheduled query', 'SCHEDULED_QUERY_NOT_FOUND');
       await db.deleteFrom('scheduled_queries').where('id', '=', id).execute();
-      packs.changed();
+      await packs.changed();
       await ctx.activities.record(actor, 'deleted_scheduled_query', {
         scheduled_query_id: id,
         pack_id: cur.pack_id,

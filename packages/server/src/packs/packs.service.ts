@@ -41,8 +41,13 @@ export class PackService {
     if (this.timer) clearInterval(this.timer);
   }
 
-  changed(): void {
+  /**
+   * Packs or their targets changed: this process has reloaded them when the promise resolves
+   * (so the next config it serves has the change); the others reload on the bus message.
+   */
+  async changed(): Promise<void> {
     this.bus.publish(CHANNELS.packsChanged, {});
+    await this.reload();
   }
 
   async reload(): Promise<void> {

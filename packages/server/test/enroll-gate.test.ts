@@ -9,24 +9,34 @@ const busy = (ms: number) => {
   while (performance.now() < end);
 };
 
+/** A server with the enroll secret set, and an admin token for it. */
+async function gateServer(
+  env: Record<string, string>,
+): Promise<{ srv: TestServer; token: string }> {
+  const srv = await startTestServer('sqlite', env);
+  const token = await setupAdmin(srv.app);
+  await api(srv.app, token, 'POST', '/api/v1/fleet/spec/enroll_secret', {
+    spec: { secrets: [{ secret: SECRET }] },
+  });
+  return { srv, token };
+}
+
+const enrollOn = (srv: TestServer, n: number) =>
+  srv.app.inject({
+    method: 'POST',
+    url: '/api/osquery/enroll',
+    payload: osqueryEnrollBody(SECRET, n),
+  });
+
 describe('enrolls are refused while the server is far behind', () => {
   let srv: TestServer;
   let token: string;
   beforeAll(async () => {
-    srv = await startTestServer('sqlite', { FLOTILLA_ENROLL_SHED_LAG_MS: '150' });
-    token = await setupAdmin(srv.app);
-    await api(srv.app, token, 'POST', '/api/v1/fleet/spec/enroll_secret', {
-      spec: { secrets: [{ secret: SECRET }] },
-    });
+    ({ srv, token } = await gateServer({ FLOTILLA_ENROLL_SHED_LAG_MS: '150' }));
   });
   afterAll(() => srv.close());
 
-  const enroll = (n: number) =>
-    srv.app.inject({
-      method: 'POST',
-      url: '/api/osquery/enroll',
-      payload: osqueryEnrollBody(SECRET, n),
-    });
+  const enroll = (n: number) => enrollOn(srv, n);
   const hostCount = async () =>
     (await api(srv.app, token, 'GET', '/api/v1/fleet/hosts/count')).body['count'];
 
@@ -61,19 +71,10 @@ describe('enrolls are refused while the server is far behind', () => {
 
 describe('with shedding turned off', () => {
   it('a lagging loop still enrolls', async () => {
-    const srv = await startTestServer('sqlite', { FLOTILLA_ENROLL_SHED_LAG_MS: '0' });
+    const { srv } = await gateServer({ FLOTILLA_ENROLL_SHED_LAG_MS: '0' });
     try {
-      const token = await setupAdmin(srv.app);
-      await api(srv.app, token, 'POST', '/api/v1/fleet/spec/enroll_secret', {
-        spec: { secrets: [{ secret: SECRET }] },
-      });
       busy(400);
-      const res = await srv.app.inject({
-        method: 'POST',
-        url: '/api/osquery/enroll',
-        payload: osqueryEnrollBody(SECRET, 1),
-      });
-      expect(res.statusCode).toBe(200);
+      expect((await enrollOn(srv, 1)).statusCode).toBe(200);
     } finally {
       await srv.close();
     }
@@ -84,23 +85,14 @@ describe('at most enroll_max_pending hosts are between enroll and first inventor
   let srv: TestServer;
   let token: string;
   beforeAll(async () => {
-    srv = await startTestServer('sqlite', {
+    ({ srv, token } = await gateServer({
       FLOTILLA_ENROLL_MAX_PENDING: '2',
       FLOTILLA_ENROLL_MAX_WAIT_MS: '1500',
-    });
-    token = await setupAdmin(srv.app);
-    await api(srv.app, token, 'POST', '/api/v1/fleet/spec/enroll_secret', {
-      spec: { secrets: [{ secret: SECRET }] },
-    });
+    }));
   });
   afterAll(() => srv.close());
 
-  const enroll = (n: number) =>
-    srv.app.inject({
-      method: 'POST',
-      url: '/api/osquery/enroll',
-      payload: osqueryEnrollBody(SECRET, n),
-    });
+  const enroll = (n: number) => enrollOn(srv, n);
   const software = (nodeKey: string) =>
     srv.app.inject({
       method: 'POST',

@@ -5,24 +5,15 @@
  * the stack), so a latency spike in a benchmark can be traced to the code that held the loop.
  * Usage: node --import tsx profile-stalls.ts FILE [MIN_MS=30] [FROM_S] [TO_S]
  */
-import { readFileSync } from 'node:fs';
+import { readCpuProfile, type ProfileNode as Node } from './cpuprofile.js';
 
-interface Node {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
 const [file, minArg, fromArg, toArg] = process.argv.slice(2);
 if (!file) throw new Error('usage: profile-stalls.ts FILE [MIN_MS] [FROM_S] [TO_S]');
 const MIN_US = Number(minArg ?? 30) * 1000;
 const FROM_US = Number(fromArg ?? 0) * 1e6;
 const TO_US = toArg === undefined ? Infinity : Number(toArg) * 1e6;
-const prof = JSON.parse(readFileSync(file, 'utf8')) as {
-  nodes: Node[];
-  samples: number[];
-  timeDeltas: number[];
-};
-const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+const prof = readCpuProfile(file);
+const byId = prof.byId;
 const parent = new Map<number, number>();
 for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
 const IDLE = new Set(['(idle)', '(program)', '(garbage collector)']);

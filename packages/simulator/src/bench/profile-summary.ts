@@ -3,25 +3,15 @@
  * benchmark run can say where the server's CPU goes.
  * Usage: node --import tsx profile-summary.ts FILE [FROM_S [TO_S]] (a window of the run, in seconds)
  */
-import { readFileSync } from 'node:fs';
+import { readCpuProfile } from './cpuprofile.js';
 
-interface Node {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  hitCount?: number;
-  children?: number[];
-}
 const [file, fromArg, toArg] = process.argv.slice(2);
 if (!file) throw new Error('usage: profile-summary.ts FILE.cpuprofile [FROM_S [TO_S]]');
 /** Only samples taken between these seconds after the profile started (e.g. the storm). */
 const fromUs = fromArg === undefined ? 0 : Number(fromArg) * 1e6;
 const toUs = toArg === undefined ? Infinity : Number(toArg) * 1e6;
-const prof = JSON.parse(readFileSync(file, 'utf8')) as {
-  nodes: Node[];
-  samples: number[];
-  timeDeltas: number[];
-};
-const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+const prof = readCpuProfile(file);
+const byId = prof.byId;
 const selfUs = new Map<number, number>();
 let at = 0;
 prof.samples.forEach((id, i) => {

@@ -7,6 +7,8 @@ import { hash32 } from './host/random.js';
 import { StatsCollector } from './stats.js';
 import type { StatsSnapshot } from './stats.js';
 
+const LAG_TICK_MS = 100;
+
 /** Serializable settings shared by the main thread and workers. */
 export interface RunnerSettings {
   server: string;
@@ -41,6 +43,7 @@ export class HostRunner {
   private readonly agents: OsqueryAgent[] = [];
   private readonly engines = new EngineSet();
   private readonly pool: ConnectionPool | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
 
   constructor(settings: RunnerSettings, slots: readonly HostSlot[]) {
     const secureContext = createSecureContext({ ca: settings.caPem });
@@ -82,9 +85,21 @@ export class HostRunner {
 
   start(): void {
     for (const agent of this.agents) void agent.start();
+    // How late this thread's timers fire: a simulator that falls behind its hosts' schedule
+    // (and times its own requests out) shows here, not in the server's figures.
+    let last = performance.now();
+    this.lagTimer = setInterval(() => {
+      const now = performance.now();
+      const lag = now - last - LAG_TICK_MS;
+      last = now;
+      if (lag > 0) this.stats.event('loop_lag_ms', Math.round(lag));
+      if (lag > 1000) this.stats.event('loop_stalls_over_1s');
+    }, LAG_TICK_MS);
+    this.lagTimer.unref();
   }
 
   stop(): void {
+    if (this.lagTimer) clearInterval(this.lagTimer);
     for (const agent of this.agents) agent.stop();
     this.pool?.destroy();
     this.engines.close();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { assignProfiles, parseProfileMix, runFleet, startFleet } from '../src/fleet.js';
+import { HostRunner } from '../src/host-runner.js';
 import {
   LatencyHistogram,
   StatsCollector,
@@ -209,6 +210,38 @@ describe('fleet', () => {
       expect(keys.size).toBe(12);
     } finally {
       await server.close();
+    }
+  });
+  it('reports how late its own timers fired when the simulator thread is held', async () => {
+    const { caPem } = makeTlsFixture();
+    const runner = new HostRunner(
+      {
+        server: 'https://127.0.0.1:1',
+        enrollSecret: 's',
+        caPem,
+        gzip: false,
+        hostIdentifier: 'uuid',
+        suspiciousRate: 0,
+        fleetSeed: 1,
+        startSpreadSeconds: 0,
+      },
+      [],
+    );
+    runner.start();
+    try {
+      await sleep(250);
+      const quiet = runner.snapshot().events;
+      expect(quiet['loop_stalls_over_1s'] ?? 0).toBe(0);
+      const until = performance.now() + 1300;
+      while (performance.now() < until) {
+        // hold the thread, as thousands of hosts' work would
+      }
+      await sleep(250);
+      const held = runner.snapshot().events;
+      expect(held['loop_stalls_over_1s']).toBe(1);
+      expect((held['loop_lag_ms'] ?? 0) - (quiet['loop_lag_ms'] ?? 0)).toBeGreaterThan(1000);
+    } finally {
+      runner.stop();
     }
   });
 });

@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,6 +30,7 @@ const USAGE = `npm run bench -- [options]
   --port P               server port (default 18600; the baseline uses P+1)
   --max-connections C    hosts share C keep-alive connections (default: past 18,000 hosts)
   --fleet-processes K    simulator processes (default: one per 9,500 hosts)
+  --ramp R               hosts start at R per second in all (default 500/s, over 60 s at most)
   --profile              V8 CPU profile of the server in bench/profiles/
   --profile-fleet        also of the simulator processes, in bench/profiles/fleet/
 `;
@@ -49,6 +51,7 @@ const { values } = parseArgs({
     // the fleet's rate, not its own share's).
     spread: { type: 'string' },
     'fleet-processes': { type: 'string' },
+    ramp: { type: 'string' },
     'ca-dir': { type: 'string' },
     // Write a V8 CPU profile of the server (bench/profiles/*.cpuprofile); summarise with
     // `node packages/simulator/src/bench/profile-summary.ts FILE`.
@@ -62,6 +65,8 @@ const { values } = parseArgs({
 const N = Number(values.hosts);
 const STEADY_S = Number(values.steady);
 const PORT = Number(values.port);
+/** Seconds over which the fleet's hosts start. */
+const SPREAD_S = values.ramp === undefined ? Math.min(60, N / 500) : N / Number(values.ramp);
 const LIVE_QUERY_MAX_ROWS = Math.max(1_000_000, N * 150);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const totalRequests = (s: FleetStats | undefined) =>
@@ -128,6 +133,8 @@ function fleetChild(): void {
     onStats: (stats) => send({ type: 'report', stats }),
   });
   void fleet.started.then((at) => send({ type: 'started', at }));
+  // The parent went away (crashed, killed): stop cleanly, so a --cpu-prof profile is written.
+  process.on('disconnect', () => void fleet.stop().then(() => process.exit(0)));
   process.on('message', (m: ToChild) => {
     if (m === 'stop')
       void fleet.stop().then((stats) => send({ type: 'final', stats }, () => process.exit(0)));
@@ -182,9 +189,9 @@ function startFleetProcesses(
         url,
         '--seed',
         String(i + 1),
-        // Every process ramps over the whole fleet's spread: 500 hosts/s in all, at any size.
+        // Every process ramps over the whole fleet's spread: --ramp hosts/s in all, at any size.
         '--spread',
-        String(Math.min(60, hosts / 500)),
+        String(SPREAD_S),
         '--ca-dir',
         dataDir,
         ...(pooled === undefined ? [] : ['--max-connections', String(pooled)]),
@@ -335,6 +342,10 @@ async function main(): Promise<void> {
   const cpuStart = cpuMicros(pid);
   const simCpuStart = fleet.cpu();
   let stormSeconds: number | null = null;
+  // Every 5 s: how far the storm got, who used the CPU, and what failed (the shape of a slow
+  // storm: overload at the start, back-off at the end).
+  const timeline: StormTick[] = [];
+  let tick = { at: t0, server: cpuStart, sim: simCpuStart, stats: await fleet.stats() };
   while (Date.now() - t0 < Number(values['storm-timeout']) * 1000) {
     await sleep(1000);
     const done = await inventoried();
@@ -342,10 +353,38 @@ async function main(): Promise<void> {
       stormSeconds = (Date.now() - t0) / 1000;
       break;
     }
-    if ((Date.now() - t0) % 10_000 < 1000)
+    if (Date.now() - tick.at >= 5000) {
+      const now = { at: Date.now(), server: cpuMicros(pid), sim: fleet.cpu() };
+      const stats = await fleet.stats();
+      const metrics = await scrape(url, ca);
+      const d = stats && tick.stats ? statsBetween(tick.stats, stats) : undefined;
+      const ms = now.at - tick.at;
+      const t: StormTick = {
+        t_s: Math.round((now.at - t0) / 100) / 10,
+        inventoried: done,
+        enrolled: stats?.enrolled ?? 0,
+        server_cpu_pct: Math.round(((now.server - tick.server) / 1000 / ms) * 100),
+        simulator_cpu_pct: Math.round(((now.sim - tick.sim) / 1000 / ms) * 100),
+        requests: totalRequests(d),
+        enroll_requests: d?.endpoints.enroll.requests ?? 0,
+        errors: errorsByKind(d),
+        errors_by_endpoint: Object.fromEntries(
+          Object.entries(d?.endpoints ?? {})
+            .filter(([, e]) => e.errors > 0)
+            .map(([k, e]) => [k, e.errors]),
+        ),
+        simulator_loop_lag_ms: d?.events['loop_lag_ms'] ?? 0,
+        server_loop_lag_max_ms: Math.round(
+          (metrics['flotilla_process_nodejs_eventloop_lag_max_seconds'] ?? NaN) * 1000,
+        ),
+        server_enrolls_in_flight: metrics['flotilla_enrolls_in_flight'] ?? NaN,
+      };
+      timeline.push(t);
+      tick = { ...now, stats };
       console.log(
-        `  storm: ${done}/${N} inventoried after ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+        `  storm ${t.t_s} s: ${done}/${N} inventoried, ${t.enrolled} enrolled, CPU server ${t.server_cpu_pct}% simulator ${t.simulator_cpu_pct}%, ${t.requests} requests (${t.enroll_requests} enroll), errors ${JSON.stringify(t.errors)} ${JSON.stringify(t.errors_by_endpoint)}, simulator lag ${t.simulator_loop_lag_ms} ms, server loop lag max ${t.server_loop_lag_max_ms} ms, ${t.server_enrolls_in_flight} enrolls in flight`,
       );
+    }
   }
   const stormCpuS = (cpuMicros(pid) - cpuStart) / 1e6;
   const stormSimCpuS = (fleet.cpu() - simCpuStart) / 1e6;
@@ -408,6 +447,7 @@ async function main(): Promise<void> {
       seconds_to_fully_inventoried: stormSeconds,
       server_cpu_seconds: stormCpuS,
       simulator_cpu_seconds: stormSimCpuS,
+      timeline,
     },
     steady_state: {
       checkins_per_second: reqs / windowS,
@@ -470,6 +510,11 @@ async function liveFanout(url: string, ca: string, client: FlotillaClient): Prom
   const ws = new WebSocket(url.replace('https', 'wss') + '/api/v1/fleet/results/websocket', { ca });
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, 120_000);
+    ws.on('error', (err) => {
+      console.error(`fan-out: results websocket failed: ${err.message}`);
+      clearTimeout(timer);
+      resolve();
+    });
     ws.on('open', () => {
       ws.send(JSON.stringify({ type: 'auth', data: { token: client.token } }));
       ws.send(JSON.stringify({ type: 'select_campaign', data: { campaign_id: campaign.id } }));
@@ -502,6 +547,27 @@ async function liveFanout(url: string, ca: string, client: FlotillaClient): Prom
     seconds_to_100_percent: marks[100] ?? null,
     rows_per_second: rows / Math.max(0.001, (lastAt - t0) / 1000),
   };
+}
+
+/** The server's Prometheus metrics (unlabelled samples only), or {} when it does not answer. */
+function scrape(url: string, ca: string): Promise<Record<string, number>> {
+  return new Promise((resolve) => {
+    const req = httpsGet(`${url}/metrics`, { ca, timeout: 2000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        const out: Record<string, number> = {};
+        for (const line of text.split('\n')) {
+          const m = /^([a-z_]+) ([0-9.e+-]+)$/.exec(line);
+          if (m) out[m[1]!] = Number(m[2]);
+        }
+        resolve(out);
+      });
+    });
+    req.on('error', () => resolve({}));
+    req.on('timeout', () => req.destroy());
+  });
 }
 
 function fileSize(f: string): number {
@@ -580,6 +646,24 @@ function latencyRows(s: FleetStats): LatencyRows {
   );
 }
 
+/** The storm every 5 s; CPU in % of one core over the 5 s, requests and errors in them. */
+interface StormTick {
+  t_s: number;
+  inventoried: number;
+  enrolled: number;
+  server_cpu_pct: number;
+  simulator_cpu_pct: number;
+  requests: number;
+  enroll_requests: number;
+  errors: Record<string, number>;
+  errors_by_endpoint: Record<string, number>;
+  /** Timer lateness summed over the simulator's threads (each has 5,000 ms of wall time). */
+  simulator_loop_lag_ms: number;
+  /** The server's longest event-loop delay since the previous tick (prom-client resets it). */
+  server_loop_lag_max_ms: number;
+  server_enrolls_in_flight: number;
+}
+
 type Result = {
   config: {
     hosts: number;
@@ -592,6 +676,7 @@ type Result = {
     seconds_to_fully_inventoried: number | null;
     server_cpu_seconds: number;
     simulator_cpu_seconds: number;
+    timeline: StormTick[];
   };
   steady_state: {
     checkins_per_second: number;
@@ -639,6 +724,19 @@ function markdown(r: Result): string {
     'Latency over the whole run (enrollment storm and live-query fan-out included):',
     '',
     ...latencyTable(r.latency_ms_whole_run),
+    '',
+    'The enrollment storm every ~5 s (CPU in % of one core; requests and failures in the interval; simulator lag: how late its timers fired, summed over its threads):',
+    '',
+    '| s | inventoried | enrolled | server CPU | simulator CPU | requests | enrolls | failed (by endpoint) | simulator lag ms | server loop lag max ms |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...r.enrollment_storm.timeline.map(
+      (t) =>
+        `| ${t.t_s} | ${t.inventoried} | ${t.enrolled} | ${t.server_cpu_pct}% | ${t.simulator_cpu_pct}% | ${t.requests} | ${t.enroll_requests} | ${
+          Object.entries(t.errors_by_endpoint)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ') || '0'
+        } | ${t.simulator_loop_lag_ms} | ${f(t.server_loop_lag_max_ms, 0)} |`,
+    ),
     '',
   ];
   return lines.join('\n');

@@ -621,6 +621,12 @@ async function baseline(
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   await sleep(1500);
+  // It failed to start (e.g. its port still held by an earlier, killed run): the figures
+  // measured so far are kept, the baseline is reported as not measured.
+  if (proc.exitCode !== null) {
+    console.error(`baseline server exited (code ${proc.exitCode}); no baseline this run`);
+    return { cpuPerReqUs: NaN };
+  }
   const fleet = startFleetProcesses(`https://127.0.0.1:${port}`, dir, N);
   await sleep(Math.min(90, N / 300 + 20) * 1000);
   const b = { req: totalRequests(await fleet.stats()), cpu: cpuMicros(proc.pid!) };

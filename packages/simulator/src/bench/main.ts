@@ -67,6 +67,8 @@ const STEADY_S = Number(values.steady);
 const PORT = Number(values.port);
 /** Seconds over which the fleet's hosts start. */
 const SPREAD_S = values.ramp === undefined ? Math.min(60, N / 500) : N / Number(values.ramp);
+if (!(Number.isFinite(SPREAD_S) && SPREAD_S >= 0))
+  throw new Error(`--ramp must be a number of hosts per second above 0, not "${values.ramp}"`);
 const LIVE_QUERY_MAX_ROWS = Math.max(1_000_000, N * 150);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const totalRequests = (s: FleetStats | undefined) =>

@@ -211,7 +211,6 @@ export class PolicyQuerySource implements QuerySource {
    * once.
    */
   private changeReady(host: HostRuntime, now: number): boolean {
-    if (host.id > this.maxHostId) this.maxHostId = host.id;
     const spreadMs = Math.min(CHANGE_SPREAD_MAX_MS, (this.maxHostId / CHANGE_ASKS_PER_S) * 1000);
     if (spreadMs < 1000) return true;
     let oldest = Infinity;
@@ -222,6 +221,8 @@ export class PolicyQuerySource implements QuerySource {
   }
 
   pending(host: HostRuntime, now: number): Record<string, string> | undefined {
+    // Tracked before any policy exists, so the first policies are spread over the whole fleet.
+    if (host.id > this.maxHostId) this.maxHostId = host.id;
     if (!this.policies.length) return undefined;
     if (now - this.labelsLoadedAt > LABEL_REFRESH_MS && !this.labelsLoading) {
       this.labelsLoading = this.loadLabelMembers()
@@ -229,10 +230,14 @@ export class PolicyQuerySource implements QuerySource {
         .finally(() => (this.labelsLoading = undefined));
     }
     const recheck = this.recheck.has(host.id);
+    // A host that never reported is not "due" by the interval: its first policies are new to
+    // it and take the spread below (a fleet's first library would otherwise reach every host
+    // at its next check-in, a million first results within one interval).
     const due =
       host.refetch ||
       recheck ||
-      now >= host.policyUpdatedAt + this.intervalS * 1000 + jitterMs(host.id, this.intervalS);
+      (host.policyUpdatedAt > 0 &&
+        now >= host.policyUpdatedAt + this.intervalS * 1000 + jitterMs(host.id, this.intervalS));
     const changed = this.newest > host.policyUpdatedAt && this.changeReady(host, now);
     if (!due && !changed) return undefined;
     // An ask is repeated only when it went unanswered for a while or policies changed since

@@ -411,7 +411,7 @@ async function main(): Promise<void> {
   const rss = rssBytes(pid);
 
   // Live-query fan-out: one query of ~100 rows per host to every host, streamed to a client.
-  const fanout = await liveFanout(url, ca, client);
+  const fanout = await liveFanout(url, ca, client, { pid, fleet });
   console.log(
     `fan-out: 50% ${fanout.seconds_to_50_percent} s, 99% ${fanout.seconds_to_99_percent} s, 100% ${fanout.seconds_to_100_percent} s, ${fanout.rows_per_second.toFixed(0)} rows/s`,
   );
@@ -487,19 +487,53 @@ interface Fanout {
   seconds_to_99_percent: number | null;
   seconds_to_100_percent: number | null;
   rows_per_second: number;
+  /** CPU seconds from the campaign's start to its last result, per process. */
+  cpu_seconds: { server: number; simulator: number; streaming_client: number };
+  timeline: FanoutTick[];
+}
+
+/** The fan-out every ~2 s: how far it got and who used the two cores meanwhile. */
+interface FanoutTick {
+  t_s: number;
+  responded: number;
+  /** In % of one core over the interval (200 % is the whole machine). */
+  server_cpu_pct: number;
+  simulator_cpu_pct: number;
+  streaming_client_cpu_pct: number;
+  /** As the agents counted them in the interval. */
+  distributed_reads: number;
+  distributed_writes: number;
+  distributed_write_p50_ms: number;
+  distributed_write_p99_ms: number;
+  errors: number;
+  simulator_loop_lag_ms: number;
+  server_loop_lag_max_ms: number;
+}
+
+/** What the fan-out samples while it waits: the server's pid and the simulator processes. */
+interface FanoutProbe {
+  pid: number;
+  fleet: { cpu: () => number; stats: () => Promise<FleetStats | undefined> };
 }
 
 const HUNDRED_ROWS =
   'WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100) ' +
   'SELECT n.x AS row_number, s.hostname, s.uuid, s.cpu_brand FROM n, system_info s';
 
-async function liveFanout(url: string, ca: string, client: FlotillaClient): Promise<Fanout> {
+async function liveFanout(
+  url: string,
+  ca: string,
+  client: FlotillaClient,
+  probe: FanoutProbe,
+): Promise<Fanout> {
   const { default: WebSocket } = await import('ws');
   const { labels } = await client.request<{ labels: Array<{ id: number; name: string }> }>(
     'GET',
     '/api/v1/fleet/labels',
   );
   const all = labels.find((l) => l.name === 'All Hosts')!.id;
+  const first = { server: cpuMicros(probe.pid), sim: probe.fleet.cpu(), me: process.cpuUsage() };
+  let tick = { at: Date.now(), ...first, stats: await probe.fleet.stats() };
   const t0 = Date.now();
   const { campaign } = await client.request<{
     campaign: { id: number; Metrics: { TotalHosts: number } };
@@ -509,6 +543,49 @@ async function liveFanout(url: string, ca: string, client: FlotillaClient): Prom
   let responded = 0;
   let rows = 0;
   let lastAt = t0;
+  let last = first;
+  const timeline: FanoutTick[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      await sleep(2000);
+      if (!sampling) break;
+      const now = {
+        at: Date.now(),
+        server: cpuMicros(probe.pid),
+        sim: probe.fleet.cpu(),
+        me: process.cpuUsage(),
+      };
+      const stats = await probe.fleet.stats();
+      const metrics = await scrape(url, ca);
+      const d = stats && tick.stats ? statsBetween(tick.stats, stats) : undefined;
+      const ms = now.at - tick.at;
+      const pctOf = (us: number) => Math.round((us / 1000 / ms) * 100);
+      const t: FanoutTick = {
+        t_s: Math.round((now.at - t0) / 100) / 10,
+        responded,
+        server_cpu_pct: pctOf(now.server - tick.server),
+        simulator_cpu_pct: pctOf(now.sim - tick.sim),
+        streaming_client_cpu_pct: pctOf(
+          now.me.user + now.me.system - tick.me.user - tick.me.system,
+        ),
+        distributed_reads: d?.endpoints.distributed_read.requests ?? 0,
+        distributed_writes: d?.endpoints.distributed_write.requests ?? 0,
+        distributed_write_p50_ms: d?.endpoints.distributed_write.p50 ?? NaN,
+        distributed_write_p99_ms: d?.endpoints.distributed_write.p99 ?? NaN,
+        errors: totalErrors(d),
+        simulator_loop_lag_ms: d?.events['loop_lag_ms'] ?? 0,
+        server_loop_lag_max_ms: Math.round(
+          (metrics['flotilla_process_nodejs_eventloop_lag_max_seconds'] ?? NaN) * 1000,
+        ),
+      };
+      timeline.push(t);
+      tick = { ...now, stats };
+      console.log(
+        `  fan-out ${t.t_s} s: ${responded}/${total} responded, CPU server ${t.server_cpu_pct}% simulator ${t.simulator_cpu_pct}% client ${t.streaming_client_cpu_pct}%, ${t.distributed_reads} reads, ${t.distributed_writes} writes (p50 ${t.distributed_write_p50_ms} p99 ${t.distributed_write_p99_ms} ms), ${t.errors} errors, simulator lag ${t.simulator_loop_lag_ms} ms, server loop lag max ${t.server_loop_lag_max_ms} ms`,
+      );
+    }
+  })();
   const ws = new WebSocket(url.replace('https', 'wss') + '/api/v1/fleet/results/websocket', { ca });
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, 120_000);
@@ -527,6 +604,8 @@ async function liveFanout(url: string, ca: string, client: FlotillaClient): Prom
       responded++;
       rows += m.data.rows?.length ?? 0;
       lastAt = Date.now();
+      if (responded === total || responded % 500 === 0)
+        last = { server: cpuMicros(probe.pid), sim: probe.fleet.cpu(), me: process.cpuUsage() };
       for (const p of [50, 99, 100])
         if (marks[p] === null && responded >= Math.ceil((total * p) / 100))
           marks[p] = (lastAt - t0) / 1000;
@@ -537,6 +616,8 @@ async function liveFanout(url: string, ca: string, client: FlotillaClient): Prom
     });
   });
   ws.close();
+  sampling = false;
+  await sampler;
   await client
     .request('POST', `/api/v1/fleet/campaigns/${campaign.id}/stop`)
     .catch(() => undefined);
@@ -548,6 +629,12 @@ async function liveFanout(url: string, ca: string, client: FlotillaClient): Prom
     seconds_to_99_percent: marks[99] ?? null,
     seconds_to_100_percent: marks[100] ?? null,
     rows_per_second: rows / Math.max(0.001, (lastAt - t0) / 1000),
+    cpu_seconds: {
+      server: (last.server - first.server) / 1e6,
+      simulator: (last.sim - first.sim) / 1e6,
+      streaming_client: (last.me.user + last.me.system - first.me.user - first.me.system) / 1e6,
+    },
+    timeline,
   };
 }
 
@@ -724,6 +811,11 @@ function markdown(r: Result): string {
     `| errors (steady window / whole run) | ${s.errors_in_window} / ${r.total_errors}${kinds(r.errors_by_kind)} |`,
     `| live query (~100 rows/host) to 50% / 99% / 100% of hosts | ${f(r.live_query_fanout.seconds_to_50_percent)} / ${f(r.live_query_fanout.seconds_to_99_percent)} / ${f(r.live_query_fanout.seconds_to_100_percent)} s |`,
     `| live query rows delivered to the streaming client | ${f(r.live_query_fanout.rows, 0)} (${f(r.live_query_fanout.rows_per_second, 0)} rows/s) |`,
+    ...(r.live_query_fanout.cpu_seconds
+      ? [
+          `| live query CPU to the last result: server / simulator / streaming client | ${f(r.live_query_fanout.cpu_seconds.server)} s / ${f(r.live_query_fanout.cpu_seconds.simulator)} s / ${f(r.live_query_fanout.cpu_seconds.streaming_client)} s |`,
+        ]
+      : []),
     '',
     `Latency in the steady window (${f(r.config.steady_window_s)} s, from 15 s after every host was inventoried; nothing from before it), as the simulated agents measured it:`,
     '',
@@ -746,6 +838,19 @@ function markdown(r: Result): string {
         } | ${t.simulator_loop_lag_ms} | ${f(t.server_loop_lag_max_ms, 0)} |`,
     ),
     '',
+    ...(r.live_query_fanout.timeline?.length
+      ? [
+          'The live-query fan-out every ~2 s (CPU in % of one core; requests as the agents counted them in the interval):',
+          '',
+          '| s | responded | server CPU | simulator CPU | streaming client CPU | reads | writes | write p50 / p99 ms | errors | simulator lag ms | server loop lag max ms |',
+          '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+          ...r.live_query_fanout.timeline.map(
+            (t) =>
+              `| ${t.t_s} | ${t.responded} | ${t.server_cpu_pct}% | ${t.simulator_cpu_pct}% | ${t.streaming_client_cpu_pct}% | ${t.distributed_reads} | ${t.distributed_writes} | ${f(t.distributed_write_p50_ms)} / ${f(t.distributed_write_p99_ms)} | ${t.errors} | ${t.simulator_loop_lag_ms} | ${f(t.server_loop_lag_max_ms, 0)} |`,
+          ),
+          '',
+        ]
+      : []),
   ];
   return lines.join('\n');
 }

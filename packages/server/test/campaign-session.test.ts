@@ -48,3 +48,47 @@ describe('campaign progress to watchers', () => {
     s.dispose();
   });
 });
+
+describe('results kept for clients that connect late', () => {
+  it('a streamed campaign keeps rows up to its replay budget, and a late client is told what it missed', () => {
+    const bus = new LocalBus();
+    const hosts = new Map<number, HostInfo>();
+    for (let id = 1; id <= 10; id++)
+      hosts.set(id, { id, hostname: `h${id}`, display_name: `h${id}`, online: true });
+    // Room for 3 one-row results.
+    const s = new CampaignSession(7, hosts, bus, Date.now() + 60_000, true, 1_000_000, 3);
+    const early: SessionEvent[] = [];
+    s.listen((e) => early.push(e));
+    for (let id = 1; id <= 5; id++) answer(bus, id);
+    expect(early.filter((e) => e.type === 'result')).toHaveLength(5); // live: everything
+    expect(s.results.map((r) => r.host_id)).toEqual([1, 2, 3]);
+
+    const late: SessionEvent[] = [];
+    s.listen((e) => late.push(e));
+    expect(late.map((e) => e.type)).toEqual([
+      'totals',
+      'result',
+      'result',
+      'result',
+      'error',
+      'status',
+    ]);
+    expect(late[4]).toEqual({
+      type: 'error',
+      data: '2 earlier results are not replayed to clients that connect late (only the first 3 rows are kept); hosts are still counted',
+    });
+    expect(late[5]).toMatchObject({ data: { actual_results: 5, expected_results: 10 } });
+    s.dispose();
+  });
+
+  it('a synchronous run keeps every result', () => {
+    const bus = new LocalBus();
+    const hosts = new Map<number, HostInfo>();
+    for (let id = 1; id <= 300; id++)
+      hosts.set(id, { id, hostname: `h${id}`, display_name: `h${id}`, online: true });
+    const s = new CampaignSession(7, hosts, bus, Date.now() + 60_000, true);
+    for (let id = 1; id <= 300; id++) answer(bus, id);
+    expect(s.results).toHaveLength(300);
+    s.dispose();
+  });
+});

@@ -8,6 +8,14 @@ import type { CampaignResult } from './campaign-registry.js';
 export const MAX_CAMPAIGN_ROWS = 1_000_000;
 
 /**
+ * Rows a streamed campaign keeps to replay to a client that connects after its first results
+ * (the usual race: the campaign is created, then the websocket opens). Keeping every row of a
+ * 20,000-host campaign held 2,000,000 row objects in the heap until its deadline; each was
+ * promoted through the garbage collector's generations while results were still arriving.
+ */
+export const REPLAY_MAX_ROWS = 100_000;
+
+/**
  * Progress (`status`) goes to watchers at most this often while results arrive, and at once
  * when the campaign finishes: one per result doubled the messages of a 20,000-host campaign.
  */
@@ -53,6 +61,9 @@ export class CampaignSession {
   capped = false;
   /** The cap message and how many kept results came before it, for replay. */
   private capNotice: { event: SessionEvent; at: number } | undefined;
+  /** Rows in `results`, and results not kept once `keepRows` was reached. */
+  private keptRows = 0;
+  private notKept = 0;
   private off: (() => void) | undefined;
   private listeners: Array<(e: SessionEvent) => void> = [];
   private timer: NodeJS.Timeout | undefined;
@@ -68,6 +79,8 @@ export class CampaignSession {
     readonly deadline: number,
     private readonly keepResults: boolean,
     private readonly maxRows = MAX_CAMPAIGN_ROWS,
+    /** Rows kept for `results` and replay (all of them for a synchronous run). */
+    private readonly keepRows = Infinity,
   ) {
     this.off = bus.subscribe(CHANNELS.campaignResults(campaignId), (m) =>
       this.onResult(m as CampaignResult),
@@ -123,6 +136,11 @@ export class CampaignSession {
     });
     if (this.capNotice !== undefined && this.capNotice.at >= this.results.length)
       fn(this.capNotice.event);
+    if (this.notKept > 0)
+      fn({
+        type: 'error',
+        data: `${this.notKept} earlier results are not replayed to clients that connect late (only the first ${this.keepRows} rows are kept); hosts are still counted`,
+      });
     fn(this.status());
     return () => {
       this.listeners = this.listeners.filter((l) => l !== fn);
@@ -176,7 +194,10 @@ export class CampaignSession {
       this.emit(this.capNotice.event);
     }
     this.rows += result.rows.length;
-    if (this.keepResults) this.results.push(result);
+    if (this.keepResults && this.keptRows + result.rows.length <= this.keepRows) {
+      this.results.push(result);
+      this.keptRows += result.rows.length;
+    } else if (this.keepResults) this.notKept++;
     this.emit(this.toEvent(result));
     if (this.responded.size >= this.online) this.finish();
     else

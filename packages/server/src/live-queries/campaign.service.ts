@@ -2,7 +2,7 @@ import { authorize, forbidden, hostStatus, invalid, notFound, type Actor } from 
 import type { AppContext } from '../context.js';
 import { checkSql } from '../queries/sql-check.js';
 import type { CampaignRegistry } from './campaign-registry.js';
-import { CampaignSession, type HostInfo } from './campaign-session.js';
+import { CampaignSession, REPLAY_MAX_ROWS, type HostInfo } from './campaign-session.js';
 import { resolveTargets, type TargetSelection } from './targets.js';
 
 export const DEFAULT_CAMPAIGN_SECONDS = 300;
@@ -35,6 +35,8 @@ export class CampaignService {
       selected: TargetSelection;
       seconds?: number;
       keepResults?: boolean;
+      /** Streamed to websockets: keep only REPLAY_MAX_ROWS rows for late clients. */
+      streamed?: boolean;
     },
   ): Promise<StartedCampaign> {
     let sql = input.query?.trim();
@@ -118,6 +120,7 @@ export class CampaignService {
       deadline,
       input.keepResults ?? true,
       this.ctx.config.liveQueryMaxRows,
+      input.streamed ? REPLAY_MAX_ROWS : Infinity,
     );
     this.registry.start(id, sql, [...hosts.keys()], deadline);
     const started: StartedCampaign = {

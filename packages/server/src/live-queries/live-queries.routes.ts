@@ -60,6 +60,7 @@ export function registerLiveQueryRoutes(
         query: body.query,
         queryId: body.query_id,
         selected: body.selected,
+        streamed: true,
       });
       const s = c.session;
       return {

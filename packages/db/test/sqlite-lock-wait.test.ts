@@ -78,6 +78,51 @@ describe('a SQLite transaction waiting for another connection’s write lock', (
     expect(order).toEqual(['transaction', 'read 1']);
   });
 
+  /** Another connection can take the write lock at once (nothing left a transaction open). */
+  function expectLockFree(): void {
+    other.pragma('busy_timeout = 0');
+    other.exec('BEGIN IMMEDIATE');
+    other.exec('ROLLBACK');
+    other.pragma('busy_timeout = 5000');
+  }
+
+  it('a single write outside a transaction also waits on a timer, then commits', async () => {
+    other.exec('BEGIN IMMEDIATE');
+    let timersFired = 0;
+    const ticker = setInterval(() => timersFired++, 5);
+    const release = setTimeout(() => other.exec('COMMIT'), 100);
+    const t0 = performance.now();
+    try {
+      await ds.db
+        .insertInto('teams')
+        .values({ name: 'alone', description: '', created_at: 4, updated_at: 4 })
+        .execute();
+    } finally {
+      clearInterval(ticker);
+      clearTimeout(release);
+    }
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(95);
+    expect(timersFired).toBeGreaterThan(5);
+    // Its own transaction was committed: the lock is free, and the row is visible to others.
+    expectLockFree();
+    const fromOther = other.prepare('SELECT name FROM teams').all() as Array<{ name: string }>;
+    expect(fromOther.map((r) => r.name)).toEqual(['alone']);
+  });
+
+  it('a single write that fails is rolled back and leaves no transaction open', async () => {
+    await ds.db
+      .insertInto('teams')
+      .values({ name: 'dup', description: '', created_at: 1, updated_at: 1 })
+      .execute();
+    await expect(
+      ds.db
+        .insertInto('teams')
+        .values({ name: 'dup', description: '', created_at: 1, updated_at: 1 })
+        .execute(),
+    ).rejects.toThrow(/UNIQUE/);
+    expectLockFree();
+  });
+
   it('a transaction that fails for another reason still fails at once', async () => {
     await expect(
       ds.db.transaction().execute(async (trx) => {

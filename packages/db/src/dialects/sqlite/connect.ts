@@ -40,6 +40,7 @@ const BUSY_TIMEOUT_MS = 5000;
 const BEGIN = CompiledQuery.raw('begin');
 const COMMIT = CompiledQuery.raw('commit');
 const ROLLBACK = CompiledQuery.raw('rollback');
+const TX_CONTROL = /^\s*(begin|commit|end|rollback|savepoint|release)\b/i;
 
 /**
  * Kysely's SQLite dialect, except that a write waiting for another connection's write lock
@@ -90,9 +91,9 @@ class OffLoopBeginDialect extends SqliteDialect {
     const wrap = (): DatabaseConnection =>
       (wrapped ??= {
         async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-          // Inside a transaction the lock is held already; reads (and COMMIT, ROLLBACK…,
-          // which SQLite counts as read-only) need none.
-          if (raw.inTransaction || raw.prepare(query.sql).readonly)
+          // Inside a transaction the lock is held already; reads need none, and a caller's
+          // own BEGIN (IMMEDIATE) … COMMIT is run as it is.
+          if (raw.inTransaction || TX_CONTROL.test(query.sql) || raw.prepare(query.sql).readonly)
             return inner.executeQuery<R>(query);
           await lock(inner);
           try {

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { openDatastore } from '@flotilla/db';
+import { validateQuery } from '@flotilla/osquery';
 import type { ServerConfig } from './config.js';
 import { buildApp, REDACT } from './app.js';
 import { LocalBus, RedisBus, type Bus } from './bus/bus.js';
@@ -61,6 +62,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     tls,
     logger: log,
   });
+  // The SQL checker's database (osquery's schema as virtual tables) is built on first use,
+  // ~0.1-0.3 s of the event loop: here, not inside the first request that checks a query.
+  validateQuery('SELECT 1 FROM osquery_info');
   // A fleet starting at once opens thousands of connections within seconds: a deeper accept
   // queue than Node's 511 (the kernel caps it at net.core.somaxconn) keeps them from resets.
   await app.listen({ host: config.host, port: config.port, backlog: 4096 });

@@ -443,6 +443,8 @@ async function main(): Promise<void> {
       logger_tls_period_s: 10,
       steady_window_s: windowS,
       live_query_max_rows: LIVE_QUERY_MAX_ROWS,
+      // A V8 profiler in the server (or simulator) costs CPU: its figures are not comparable.
+      profiled: { server: values.profile === true, simulator: values['profile-fleet'] === true },
     },
     enrollment_storm: {
       simulator_boot_seconds: bootSeconds,
@@ -765,6 +767,7 @@ type Result = {
     database: string | undefined;
     redis: boolean | undefined;
     steady_window_s: number;
+    profiled: { server: boolean; simulator: boolean };
   };
   enrollment_storm: {
     simulator_boot_seconds: number;
@@ -798,6 +801,12 @@ function markdown(r: Result): string {
   const lines = [
     `## ${r.config.hosts} hosts, ${r.config.database}${r.config.redis ? ' + Redis' : ''}`,
     '',
+    ...(r.config.profiled.server || r.config.profiled.simulator
+      ? [
+          `Profiled (${[r.config.profiled.server && 'server', r.config.profiled.simulator && 'simulator'].filter(Boolean).join(' and ')}): the profiler's own CPU is in these figures; do not compare them with unprofiled runs.`,
+          '',
+        ]
+      : []),
     '| measure | value |',
     '| --- | --- |',
     `| enrollment storm: all hosts enrolled and inventoried (from the first host's start; simulator boot before it: ${f(r.enrollment_storm.simulator_boot_seconds)} s) | ${f(r.enrollment_storm.seconds_to_fully_inventoried)} s |`,

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { openDatastore } from '@flotilla/db';
@@ -32,8 +32,25 @@ export interface RunningServer {
 
 /** Opens the database, migrates it, sets up TLS and listens; stops cleanly on close(). */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
-  const log = pino({ level: config.logLevel, redact: REDACT });
   mkdirSync(config.dataDir, { recursive: true });
+  const unlock = lockDataDir(config.dataDir);
+  try {
+    const running = await startInDataDir(config);
+    return {
+      ...running,
+      close: async () => {
+        await running.close();
+        unlock();
+      },
+    };
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+}
+
+async function startInDataDir(config: ServerConfig): Promise<RunningServer> {
+  const log = pino({ level: config.logLevel, redact: REDACT });
   const ds = openDatastore({
     databaseUrl: config.databaseUrl,
     sqliteFile: join(config.dataDir, 'flotilla.db'),
@@ -80,4 +97,42 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       await ds.close();
     },
   };
+}
+
+/**
+ * One server process per data dir: its write-ahead log of agent logs, TLS files and SQLite
+ * file are its own. Two processes sharing one each shipped the other's log lines. The lock is
+ * a file holding the owner's pid; one left by a process that is gone is taken over.
+ */
+export function lockDataDir(dataDir: string): () => void {
+  const file = join(dataDir, 'server.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      let held = true;
+      return () => {
+        if (!held) return;
+        held = false;
+        rmSync(file, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(readFileSync(file, 'utf8').trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner))
+        throw new Error(
+          `data dir ${dataDir} is in use by process ${owner}: give each server process its own FLOTILLA_DATA_DIR (or stop that process)`,
+        );
+      rmSync(file, { force: true }); // left by a process that is gone (or by this one)
+    }
+  }
+  throw new Error(`could not lock data dir ${dataDir}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

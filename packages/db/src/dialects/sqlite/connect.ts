@@ -40,7 +40,8 @@ const BUSY_TIMEOUT_MS = 5000;
 const BEGIN = CompiledQuery.raw('begin');
 const COMMIT = CompiledQuery.raw('commit');
 const ROLLBACK = CompiledQuery.raw('rollback');
-const TX_CONTROL = /^\s*(begin|commit|end|rollback|savepoint|release)\b/i;
+/** Run as they are: transaction control, and statements that cannot run in a transaction. */
+const AS_IS = /^\s*(begin|commit|end|rollback|savepoint|release|pragma|vacuum)\b/i;
 
 /**
  * Kysely's SQLite dialect, except that a write waiting for another connection's write lock
@@ -91,9 +92,9 @@ class OffLoopBeginDialect extends SqliteDialect {
     const wrap = (): DatabaseConnection =>
       (wrapped ??= {
         async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-          // Inside a transaction the lock is held already; reads need none, and a caller's
-          // own BEGIN (IMMEDIATE) … COMMIT is run as it is.
-          if (raw.inTransaction || TX_CONTROL.test(query.sql) || raw.prepare(query.sql).readonly)
+          // Inside a transaction the lock is held already; reads need none; a caller's own
+          // BEGIN (IMMEDIATE) … COMMIT, a PRAGMA or VACUUM is run as it is.
+          if (raw.inTransaction || AS_IS.test(query.sql) || raw.prepare(query.sql).readonly)
             return inner.executeQuery<R>(query);
           await lock(inner);
           try {

@@ -41,6 +41,7 @@ const { values } = parseArgs({
     'policy-interval': { type: 'string', default: '60' },
     port: { type: 'string', default: '18700' },
     profile: { type: 'boolean', default: false },
+    trace: { type: 'boolean', default: false },
   },
 });
 const N = Number(values.hosts);
@@ -138,7 +139,34 @@ async function serverEventLoop(): Promise<{ p99: number; max: number }> {
 
 // ---- the agents ----------------------------------------------------------------------------
 
-const agent = new Agent({ keepAlive: true, maxSockets: 256, ca });
+/**
+ * Real agents each keep their own connection open, so a server hiccup makes requests wait,
+ * never reconnect. A shared pool would open new connections the moment a stall raised the
+ * number in flight (a --trace run saw 224 TLS handshakes within 300 ms after a 70 ms stall,
+ * and reads at p99 285 ms): the warm-up opens every connection the pool may hold and `fifo`
+ * keeps them all in use, so none sits idle and none is added under load.
+ */
+const SOCKETS = 256;
+const agent = new Agent({ keepAlive: true, maxSockets: SOCKETS, scheduling: 'fifo', ca });
+/** When each new connection was opened (performance.now()), for --trace. */
+const opened: number[] = [];
+{
+  const create = agent.createConnection.bind(agent);
+  agent.createConnection = ((...args: Parameters<typeof create>) => {
+    opened.push(performance.now());
+    return create(...args);
+  }) as typeof agent.createConnection;
+}
+/** The load generator's own timer lateness, sampled every 5 ms, for --trace. */
+const lag: Array<[number, number]> = [];
+if (values.trace) {
+  let expected = performance.now() + 5;
+  setInterval(() => {
+    const now = performance.now();
+    lag.push([now, now - expected]);
+    expected = now + 5;
+  }, 5).unref();
+}
 function post(path: string, body: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -269,11 +297,13 @@ for (let pass = 0; pass < 3; pass++) {
   win = newWindow();
   next = 0;
   await Promise.all(
-    Array.from({ length: 32 }, async () => {
+    Array.from({ length: SOCKETS }, async () => {
       for (let h = next++; h < N; h = next++) await checkIn(h);
     }),
   );
-  console.log(`  warm-up pass ${pass + 1}: ${win.writes.length} hosts had questions`);
+  console.log(
+    `  warm-up pass ${pass + 1}: ${win.writes.length} hosts had questions, ${opened.length} connections open`,
+  );
   if (!win.writes.length) break;
 }
 
@@ -330,6 +360,8 @@ interface Measured {
   driver_event_loop_p99_ms: number;
   driver_event_loop_max_ms: number;
   driver_cpu_percent: number;
+  /** Connections the load generator opened during the window (0 once warmed up). */
+  connections_opened: number;
   /** Read p99 per 10 s of the window: a transient stall shows as one high value. */
   read_p99_ms_per_10s: number[];
 }
@@ -359,6 +391,7 @@ async function measure(name: string, ms: number): Promise<Measured> {
   const per10s: number[][] = [];
   w.reads.forEach((ms, i) => (per10s[Math.floor(w.readAt[i]! / 10_000)] ??= []).push(ms));
   const loop = await serverEventLoop();
+  if (values.trace) traceStart(name, w);
   const m: Measured = {
     window: name,
     seconds: r2(seconds),
@@ -388,6 +421,7 @@ async function measure(name: string, ms: number): Promise<Measured> {
     driver_max_lateness_ms: r2(w.lateMs),
     driver_event_loop_p99_ms: r2(driverLoopP99),
     driver_event_loop_max_ms: r2(driverLoopMax),
+    connections_opened: opened.filter((t) => t >= w.start).length,
     read_p99_ms_per_10s: Array.from(per10s, (xs) => r2(pct(xs ?? [], 99))),
     driver_cpu_percent: r2((driverCpu.user + driverCpu.system) / 1e4 / seconds),
   };
@@ -406,9 +440,29 @@ async function measure(name: string, ms: number): Promise<Measured> {
           ),
         ),
       ).join(', ')}], ` +
-      `${m.policy_results_reported} results`,
+      `${m.policy_results_reported} results, ${m.connections_opened} connections opened`,
   );
   return m;
+}
+
+/**
+ * --trace: the window's first 3 s in 100 ms buckets (by send time): reads sent, their p99 and
+ * max, connections the client opened, and the load generator's worst timer lateness.
+ */
+function traceStart(name: string, w: Window): void {
+  const rows: string[] = [];
+  for (let b = 0; b < 30; b++) {
+    const lo = w.start + b * 100;
+    const xs = w.reads.filter((_, i) => Math.floor(w.readAt[i]! / 100) === b);
+    const conns = opened.filter((t) => t >= lo && t < lo + 100).length;
+    const late = lag
+      .filter(([t]) => t >= lo && t < lo + 100)
+      .reduce((m, [, l]) => Math.max(m, l), 0);
+    rows.push(
+      `${(b / 10).toFixed(1)}s n=${xs.length} p99=${r2(pct(xs, 99))} max=${r2(xs.reduce((a, c) => Math.max(a, c), 0))} new-conns=${conns} gen-lag-max=${r2(late)}`,
+    );
+  }
+  console.log(`  trace ${name}:\n    ${rows.join('\n    ')}`);
 }
 
 /** Sum of passing + failing counts over every policy (reading it drains the write queue). */
@@ -510,11 +564,11 @@ const md = [
     `${result.machine.cpus} × ${result.machine.cpu_model}, Node ${result.machine.node}; ${result.machine.note} ` +
     `(load average at the end ${result.machine.load_average_at_end.join(', ')}).`,
   '',
-  '| window | check-ins/s | read p50 ms | p95 | p99 | max | plain reads: p50 ms | p95 | p99 | max | asked reads: count | p50 ms | p99 | server CPU µs/check-in | server CPU % | server event loop p99 / max ms | load generator loop p99 ms | policy results reported | errors |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  '| window | check-ins/s | read p50 ms | p95 | p99 | max | plain reads: p50 ms | p95 | p99 | max | asked reads: count | p50 ms | p99 | server CPU µs/check-in | server CPU % | server event loop p99 / max ms | load generator loop p99 ms | connections opened | policy results reported | errors |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...windows.map(
     (w) =>
-      `| ${w.window} | ${w.checkins_per_second} | ${w.read_p50_ms} | ${w.read_p95_ms} | ${w.read_p99_ms} | ${w.read_max_ms} | ${w.plain_read_p50_ms} | ${w.plain_read_p95_ms} | ${w.plain_read_p99_ms} | ${w.plain_read_max_ms} | ${w.asked_reads} | ${w.asked_read_p50_ms} | ${w.asked_read_p99_ms} | ${w.server_cpu_us_per_checkin} | ${w.server_cpu_percent} | ${w.server_event_loop_p99_ms} / ${w.server_event_loop_max_ms} | ${w.driver_event_loop_p99_ms} | ${w.policy_results_reported} | ${w.errors} |`,
+      `| ${w.window} | ${w.checkins_per_second} | ${w.read_p50_ms} | ${w.read_p95_ms} | ${w.read_p99_ms} | ${w.read_max_ms} | ${w.plain_read_p50_ms} | ${w.plain_read_p95_ms} | ${w.plain_read_p99_ms} | ${w.plain_read_max_ms} | ${w.asked_reads} | ${w.asked_read_p50_ms} | ${w.asked_read_p99_ms} | ${w.server_cpu_us_per_checkin} | ${w.server_cpu_percent} | ${w.server_event_loop_p99_ms} / ${w.server_event_loop_max_ms} | ${w.driver_event_loop_p99_ms} | ${w.connections_opened} | ${w.policy_results_reported} | ${w.errors} |`,
   ),
   '',
   `First results: ${firstWritten} of ${N * POLICIES} counted ${r2(firstResultsS)} s after the policies were created. ` +

@@ -286,9 +286,12 @@ export class OsqueryAgent {
 
   private async enrollWithRetry(): Promise<void> {
     const maxInterval = this.seconds('tls_enroll_max_interval', 600);
+    // Built once per enrollment: retries send the same host details (none of them changes
+    // between attempts), and rebuilding them ran four queries per refused attempt.
+    const body = this.enrollRequestBody();
     for (let attempt = 1; this.running; attempt++) {
       try {
-        const { json } = await this.call('enroll', this.enrollRequestBody());
+        const { json } = await this.call('enroll', body);
         const key = typeof json['node_key'] === 'string' ? json['node_key'] : '';
         if (key === '') throw new Error('No node key returned from TLS enroll plugin');
         this.nodeKey = key;

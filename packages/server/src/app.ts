@@ -52,6 +52,7 @@ import { registerReportRoutes } from './scheduled-queries/reports.routes.js';
 import { PackService } from './packs/packs.service.js';
 import { registerPackRoutes } from './packs/packs.routes.js';
 import { InlineResultsWriter, ThreadResultsWriter } from './policies/results-writer.js';
+import { InlineSoftwareWriter, ThreadSoftwareWriter } from './software/software-writer.js';
 import { PolicyQuerySource } from './policies/policy-queries.js';
 import { PolicyService } from './policies/policies.service.js';
 import { registerPolicyRoutes } from './policies/policies.routes.js';
@@ -218,7 +219,15 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   const policyLog = new PolicyResultLog(ds, bus, log, (lines) => pipeline.append('result', lines));
   policySource.onTransitions((t) => policyLog.handle(t, policySource.policyFacts()));
   const policies = new PolicyService(ctx, policySource);
-  const softwareSource = new SoftwareQuerySource(ds, log, config.software.updateIntervalS);
+  const softwareSource = new SoftwareQuerySource(
+    ds,
+    log,
+    config.software.updateIntervalS,
+    undefined,
+    config.software.writeThread && ds.dialect === 'sqlite' && ds.location
+      ? new ThreadSoftwareWriter(ds, log)
+      : new InlineSoftwareWriter(ds),
+  );
   checkin.sources.push(softwareSource);
   // A host's first inventory is settled: its place in the enroll gate goes to the next host.
   softwareSource.onSettled((ids) => checkin.enrollGate.inventoried(ids));
@@ -319,7 +328,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
     await labelSource.flush();
     await policySource.stop();
     await vulnScan.stop();
-    await softwareSource.flush();
+    await softwareSource.stop();
     await checkin.stop();
     await reports.flush();
     await scheduleStats.flush();

@@ -65,6 +65,7 @@ export interface ServerConfig {
   readonly eventStoreMaxRows: number;
   readonly software: {
     readonly updateIntervalS: number;
+    readonly writeThread: boolean;
   };
   readonly vulnerabilities: {
     readonly feedsDir: string;
@@ -185,6 +186,12 @@ export const SETTINGS: readonly Setting[] = [
     def: '3600',
     min: 30,
     help: 'Seconds between policy evaluations',
+  },
+  {
+    key: 'software_write_thread',
+    kind: 'bool',
+    def: 'true',
+    help: 'On SQLite, write software inventories in a worker thread with its own connection (false: on the main thread)',
   },
   {
     key: 'policy_write_thread',
@@ -564,7 +571,10 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
     queryReportMaxRows: num('query_report_max_rows'),
     liveQueryMaxRows: num('live_query_max_rows'),
     eventStoreMaxRows: num('event_store_max_rows'),
-    software: Object.freeze({ updateIntervalS: num('software_update_interval') }),
+    software: Object.freeze({
+      updateIntervalS: num('software_update_interval'),
+      writeThread: v.get('software_write_thread') as boolean,
+    }),
     vulnerabilities: Object.freeze({
       feedsDir: resolve(str('vuln_feeds_dir') ?? resolve(dataDir, 'vulndb')),
       feedsUrl: str('vuln_feeds_url')?.replace(/\/+$/, ''),

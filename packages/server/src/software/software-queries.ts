@@ -4,6 +4,7 @@ import type { QuerySource } from '../osquery/checkin.service.js';
 import { DETAIL_PREFIX } from '../osquery/detail-queries.js';
 import { jitterMs, type HostRuntime } from '../osquery/host-cache.js';
 import { platformFamily, type PlatformFamily } from '../osquery/platforms.js';
+import { InlineSoftwareWriter, type SoftwareWriter } from './software-writer.js';
 
 type Row = Record<string, string>;
 
@@ -269,6 +270,7 @@ export class SoftwareQuerySource implements QuerySource {
     private readonly log: Logger,
     private readonly intervalS: number,
     private readonly flushMs = 500,
+    private readonly writer: SoftwareWriter = new InlineSoftwareWriter(ds),
   ) {}
 
   /**
@@ -377,6 +379,12 @@ export class SoftwareQuerySource implements QuerySource {
     }
   }
 
+  /** Writes what is queued, then lets the writer (thread) finish. */
+  async stop(): Promise<void> {
+    await this.flush();
+    await this.writer.stop();
+  }
+
   /** Writes queued lists (diffs) and "seen" times; safe to call any time. */
   flush(): Promise<void> {
     if (this.timer) {
@@ -392,11 +400,11 @@ export class SoftwareQuerySource implements QuerySource {
       const now = Date.now();
       try {
         if (batch.length) {
-          await this.ds.software.apply(batch, now);
+          await this.writer.apply(batch, now);
           this.counters.writes++;
           this.settled(batch.map((b) => b.hostId));
         }
-        if (touched.length) await this.ds.software.touch(touched, now);
+        if (touched.length) await this.writer.touch(touched, now);
       } catch (err) {
         this.log.error({ err, hosts: batch.length }, 'writing software inventory failed');
         // Forget the checksums so the next report is written again.

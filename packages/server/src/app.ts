@@ -199,6 +199,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   );
   const registry = new CampaignRegistry(bus, log, clock);
   checkin.sources.push(registry, labelSource);
+  // SQLite writes hold the thread that runs them: with a database file (which another thread
+  // can open), the large writers get a thread each unless configured otherwise.
+  const writerThread = (enabled: boolean): boolean =>
+    enabled && ds.dialect === 'sqlite' && ds.location !== undefined;
   const policySource = new PolicyQuerySource(
     ds,
     checkin.writes,
@@ -206,8 +210,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
     log,
     config.osquery.policyUpdateIntervalS,
     clock,
-    // SQLite writes hold the thread that runs them: a file database gets a writer thread.
-    config.osquery.policyWriteThread && ds.dialect === 'sqlite' && ds.location
+    writerThread(config.osquery.policyWriteThread)
       ? new ThreadResultsWriter(ds, log)
       : new InlineResultsWriter(ds, log),
   );
@@ -224,7 +227,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
     log,
     config.software.updateIntervalS,
     undefined,
-    config.software.writeThread && ds.dialect === 'sqlite' && ds.location
+    writerThread(config.software.writeThread)
       ? new ThreadSoftwareWriter(ds, log)
       : new InlineSoftwareWriter(ds),
   );

@@ -352,3 +352,26 @@ export async function waitUntil(
     await sleep(250);
   }
 }
+
+/**
+ * `count` bare host rows (no enroll, no details), for repository-level tests; their ids. Keys
+ * and names are numbered from `first`, so later calls can add hosts that do not collide.
+ */
+export async function insertHosts(ds: Datastore, count: number, first = 0): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = first; i < first + count; i++) {
+    const r = await ds.db
+      .insertInto('hosts')
+      .values({
+        node_key_hash: `k${i}`,
+        osquery_host_id: `h${i}`,
+        hostname: `host-${i}`,
+        created_at: 1,
+        updated_at: 1,
+      } as never)
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    ids.push(r.id);
+  }
+  return ids;
+}

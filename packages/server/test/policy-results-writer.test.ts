@@ -15,6 +15,7 @@ import {
 } from '../src/policies/packed-results.js';
 import { ThreadResultsWriter } from '../src/policies/results-writer.js';
 
+import { insertHosts } from './helpers.js';
 const log = pino({ level: 'silent' });
 
 const host = (
@@ -62,20 +63,7 @@ describe('policy results written by a thread with its own SQLite connection', ()
     db = await createTestDatabase('sqlite');
     ds = db.open();
     await ds.migrate();
-    for (let i = 0; i < 30; i++) {
-      const r = await ds.db
-        .insertInto('hosts')
-        .values({
-          node_key_hash: `k${i}`,
-          osquery_host_id: `h${i}`,
-          hostname: `host-${i}`,
-          created_at: 1,
-          updated_at: 1,
-        } as never)
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      hostIds.push(r.id);
-    }
+    hostIds.push(...(await insertHosts(ds, 30)));
     for (const [name, critical] of [
       ['ssh', true],
       ['firewall', false],

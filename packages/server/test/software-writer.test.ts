@@ -9,6 +9,7 @@ import {
 } from '@flotilla/db';
 import { ThreadSoftwareWriter } from '../src/software/software-writer.js';
 
+import { insertHosts } from './helpers.js';
 const log = pino({ level: 'silent' });
 const pkg = (name: string, version: string) => ({ name, version, source: 'deb_packages' });
 
@@ -22,20 +23,7 @@ describe('software inventories written by a thread with its own SQLite connectio
     db = await createTestDatabase('sqlite');
     ds = db.open();
     await ds.migrate();
-    for (let i = 0; i < 3; i++) {
-      const r = await ds.db
-        .insertInto('hosts')
-        .values({
-          node_key_hash: `k${i}`,
-          osquery_host_id: `h${i}`,
-          hostname: `host-${i}`,
-          created_at: 1,
-          updated_at: 1,
-        } as never)
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      hostIds.push(r.id);
-    }
+    hostIds.push(...(await insertHosts(ds, 3)));
     writer = new ThreadSoftwareWriter(ds, log);
   });
   afterAll(async () => {
@@ -117,5 +105,33 @@ describe('software inventories written by a thread with its own SQLite connectio
       await written;
     });
     expect((await links())[c]).toEqual(['zsh 5.9']);
+  });
+
+  it("leaves the lock to the event loop's writes between its own transactions", async () => {
+    const hosts = await insertHosts(ds, 40, 100);
+    // Five batches of 8 hosts × 500 packages: each a transaction of tens of milliseconds.
+    const batches = [0, 1, 2, 3, 4].map((b) =>
+      hosts.slice(b * 8, b * 8 + 8).map((hostId) => ({
+        hostId,
+        checksum: `big${hostId}`,
+        sources: ['deb_packages'],
+        items: Array.from({ length: 500 }, (_, i) => pkg(`lib${i}`, `${b}.${i}`)),
+      })),
+    );
+    const done: string[] = [];
+    const applied = batches.map((batch, i) =>
+      writer.apply(batch, 7_000).then(() => done.push(`thread ${i}`)),
+    );
+    // While the first transaction runs, a write of this thread's own has to get the lock in
+    // one of the thread's pauses (it tries every few ms), not after all five.
+    await new Promise((r) => setTimeout(r, 10));
+    await ds.db
+      .updateTable('hosts')
+      .set({ hostname: 'renamed' })
+      .where('id', '=', hosts[0]!)
+      .execute();
+    done.push('event loop');
+    await Promise.all(applied);
+    expect(done.indexOf('event loop')).toBeLessThanOrEqual(2);
   });
 });

@@ -72,10 +72,15 @@ export class Datastore {
     this.vulnerabilities = new VulnerabilityRepository(db);
   }
 
-  /** Applies pending forward-only migrations; returns the names applied. */
-  async migrate(): Promise<string[]> {
+  /**
+   * Applies pending forward-only migrations (up to and including `upTo`, by name, when given:
+   * tests of an upgrade start from an older schema); returns the names applied.
+   */
+  async migrate(upTo?: string): Promise<string[]> {
     const migrator = new Migrator({ db: this.db, provider: new CodeMigrationProvider(this.types) });
-    const { error, results } = await migrator.migrateToLatest();
+    const { error, results } = await (upTo === undefined
+      ? migrator.migrateToLatest()
+      : migrator.migrateTo(upTo));
     if (error) throw error instanceof Error ? error : new Error(String(error));
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   }

@@ -12,6 +12,7 @@ export interface Database {
   teams: TeamsTable;
   enroll_secrets: EnrollSecretsTable;
   hosts: HostsTable;
+  host_seen_times: HostSeenTimesTable;
   host_users: HostUsersTable;
   activities: ActivitiesTable;
   carves: CarvesTable;
@@ -170,7 +171,12 @@ export interface HostsTable {
   label_updated_at: Generated<number>;
   policy_updated_at: Generated<number>;
   last_enrolled_at: number;
-  seen_time: number;
+}
+
+/** When each host last checked in; apart from `hosts` so the frequent flush stays cheap. */
+export interface HostSeenTimesTable {
+  host_id: number;
+  seen_time: Generated<number>;
 }
 
 export interface HostUsersTable {
@@ -213,7 +219,8 @@ export interface CarveBlocksTable {
   data: Uint8Array;
 }
 
-export type HostRow = Selectable<HostsTable>;
+/** A host as read, with its last-seen time joined in. */
+export type HostRow = Selectable<HostsTable> & { seen_time: number };
 export type NewHost = Insertable<HostsTable>;
 export type HostUpdate = Updateable<HostsTable>;
 export type UserRow = Selectable<UsersTable>;

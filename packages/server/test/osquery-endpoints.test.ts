@@ -370,7 +370,11 @@ describe.each(await testDialects())('osquery TLS endpoints on %s', (dialect) => 
         id: number;
       }>
     )[0]!.id;
-    await s.ds.db.updateTable('hosts').set({ seen_time: 1 }).where('id', '=', id).execute();
+    await s.ds.db
+      .updateTable('host_seen_times')
+      .set({ seen_time: 1 })
+      .where('host_id', '=', id)
+      .execute();
     await post('/api/v1/osquery/distributed/read', { node_key });
     // Nothing written synchronously…
     expect((await s.ds.hosts.get(id))!.seen_time).toBe(1);

@@ -228,9 +228,9 @@ describe.each(await testDialects())('REST API on %s', (dialect) => {
     ] as Array<{ id: number }>;
     await s.ctx.checkin.writes.flush();
     await s.ds.db
-      .updateTable('hosts')
+      .updateTable('host_seen_times')
       .set({ seen_time: Date.now() - 3600_000 })
-      .where('id', '=', first[0]!.id)
+      .where('host_id', '=', first[0]!.id)
       .execute();
     expect(
       (await api(s.app, token, 'GET', '/api/v1/fleet/hosts/count?status=offline')).body['count'],

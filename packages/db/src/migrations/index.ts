@@ -13,6 +13,7 @@ import * as m0010 from './0010-cve-details.js';
 import * as m0011 from './0011-policy-queue-and-membership.js';
 import * as m0012 from './0012-vulnerability-host-counts.js';
 import * as m0013 from './0013-software-host-counts.js';
+import * as m0014 from './0014-host-seen-times.js';
 
 interface Step {
   up(db: Kysely<unknown>, types: ColumnTypes): Promise<void>;
@@ -33,6 +34,7 @@ const STEPS: Record<string, Step> = {
   '0011-policy-queue-and-membership': m0011,
   '0012-vulnerability-host-counts': m0012,
   '0013-software-host-counts': m0013,
+  '0014-host-seen-times': m0014,
 };
 
 export class CodeMigrationProvider implements MigrationProvider {

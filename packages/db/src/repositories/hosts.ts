@@ -89,8 +89,10 @@ const RUNTIME_COLUMNS = [
   'label_updated_at',
   'policy_updated_at',
   'refetch_requested',
-  'seen_time',
 ] as const;
+
+/** A host's last-seen time (0 for a host without a row there, e.g. inserted by hand). */
+const SEEN = sql<number>`coalesce(host_seen_times.seen_time, 0)`;
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
@@ -124,7 +126,6 @@ export class HostRepository {
             team_id: teamId,
             last_enrolled_at: nowMs,
             updated_at: nowMs,
-            seen_time: nowMs,
             // Ask for fresh vitals right after a re-enroll.
             detail_updated_at: 0,
             label_updated_at: 0,
@@ -133,7 +134,8 @@ export class HostRepository {
           .where('id', '=', existing.id)
           .returningAll()
           .executeTakeFirstOrThrow();
-        return { host, created: false };
+        await markSeenOnEnroll(trx, host.id, nowMs);
+        return { host: { ...host, seen_time: nowMs }, created: false };
       }
       const host = await trx
         .insertInto('hosts')
@@ -145,35 +147,61 @@ export class HostRepository {
           created_at: nowMs,
           updated_at: nowMs,
           last_enrolled_at: nowMs,
-          seen_time: nowMs,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      return { host, created: true };
+      await markSeenOnEnroll(trx, host.id, nowMs);
+      return { host: { ...host, seen_time: nowMs }, created: true };
     });
   }
 
+  /** Hosts with their last-seen times. */
+  private withSeen() {
+    return this.db
+      .selectFrom('hosts')
+      .leftJoin('host_seen_times', 'host_seen_times.host_id', 'hosts.id');
+  }
+
+  private rows() {
+    return this.withSeen().selectAll('hosts').select(SEEN.as('seen_time'));
+  }
+
   async runtimeAll(): Promise<HostRuntimeRow[]> {
-    return this.db.selectFrom('hosts').select(RUNTIME_COLUMNS).execute();
+    return this.withSeen().select(RUNTIME_COLUMNS).select(SEEN.as('seen_time')).execute();
   }
 
   async runtimeByNodeKeyHash(hash: string): Promise<HostRuntimeRow | undefined> {
-    return this.db
-      .selectFrom('hosts')
+    return this.withSeen()
       .select(RUNTIME_COLUMNS)
+      .select(SEEN.as('seen_time'))
       .where('node_key_hash', '=', hash)
       .executeTakeFirst();
   }
 
   async get(id: number): Promise<HostRow | undefined> {
-    return this.db.selectFrom('hosts').selectAll().where('id', '=', id).executeTakeFirst();
+    return this.rows().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** What a live query needs of its targets: names, team and whether each looks online. */
+  async targetInfo(ids: readonly number[]) {
+    if (ids.length === 0) return [];
+    return this.withSeen()
+      .select([
+        'id',
+        'hostname',
+        'computer_name',
+        'team_id',
+        'distributed_interval',
+        'config_tls_refresh',
+      ])
+      .select(SEEN.as('seen_time'))
+      .where('id', 'in', ids)
+      .execute();
   }
 
   /** Finds a host by UUID, osquery host identifier, hostname or node key hash. */
   async getByIdentifier(identifier: string, nodeKeyHash: string): Promise<HostRow | undefined> {
-    return this.db
-      .selectFrom('hosts')
-      .selectAll()
+    return this.rows()
       .where((eb) =>
         eb.or([
           eb('uuid', '=', identifier),
@@ -213,9 +241,9 @@ export class HostRepository {
     await this.db.transaction().execute(async (trx) => {
       for (let i = 0; i < ids.length; i += 500) {
         await trx
-          .updateTable('hosts')
+          .updateTable('host_seen_times')
           .set({ seen_time: timeMs })
-          .where('id', 'in', ids.slice(i, i + 500))
+          .where('host_id', 'in', ids.slice(i, i + 500))
           .execute();
       }
     });
@@ -237,11 +265,9 @@ export class HostRepository {
         : page.orderKey === 'uptime'
           ? 'uptime_s'
           : page.orderKey;
-    return this.db
-      .selectFrom('hosts')
-      .selectAll()
+    return this.rows()
       .where((eb) => this.where(eb, filter))
-      .orderBy(orderColumn, page.orderDirection)
+      .orderBy(orderColumn === 'seen_time' ? SEEN : orderColumn, page.orderDirection)
       .orderBy('id', page.orderDirection)
       .limit(page.perPage)
       .offset(page.page * page.perPage)
@@ -249,8 +275,7 @@ export class HostRepository {
   }
 
   async count(filter: HostFilter): Promise<number> {
-    const row = await this.db
-      .selectFrom('hosts')
+    const row = await this.withSeen()
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where((eb) => this.where(eb, filter))
       .executeTakeFirstOrThrow();
@@ -260,8 +285,7 @@ export class HostRepository {
   /** Counts by status and platform in one pass, for the host summary. */
   async summary(filter: HostFilter) {
     const now = filter.nowMs;
-    const rows = await this.db
-      .selectFrom('hosts')
+    const rows = await this.withSeen()
       .select((eb) => [
         'platform',
         eb.fn.countAll<number>().as('total'),
@@ -270,7 +294,7 @@ export class HostRepository {
           .sum<number>(sql`CASE WHEN created_at > ${now - NEW_HOST_WINDOW_MS} THEN 1 ELSE 0 END`)
           .as('new'),
         eb.fn
-          .sum<number>(sql`CASE WHEN seen_time < ${now - MISSING_HOST_WINDOW_MS} THEN 1 ELSE 0 END`)
+          .sum<number>(sql`CASE WHEN ${SEEN} < ${now - MISSING_HOST_WINDOW_MS} THEN 1 ELSE 0 END`)
           .as('missing'),
       ])
       .where((eb) => this.where(eb, filter))
@@ -319,7 +343,10 @@ export class HostRepository {
       .execute();
   }
 
-  private where(eb: ExpressionBuilder<Database, 'hosts'>, f: HostFilter): Expression<SqlBool> {
+  private where(
+    eb: ExpressionBuilder<Database, 'hosts' | 'host_seen_times'>,
+    f: HostFilter,
+  ): Expression<SqlBool> {
     const parts: Expression<SqlBool>[] = [];
     if (f.visibleTeams !== 'all') {
       parts.push(f.visibleTeams.length ? eb('team_id', 'in', f.visibleTeams) : sql<SqlBool>`1 = 0`);
@@ -404,16 +431,25 @@ export class HostRepository {
         break;
       case 'missing':
       case 'mia':
-        parts.push(eb('seen_time', '<', f.nowMs - MISSING_HOST_WINDOW_MS));
+        parts.push(sql<SqlBool>`${SEEN} < ${f.nowMs - MISSING_HOST_WINDOW_MS}`);
         break;
     }
     return parts.length ? eb.and(parts) : sql<SqlBool>`1 = 1`;
   }
 }
 
+/** A new host is seen as it enrolls; one enrolling again keeps its row. */
+async function markSeenOnEnroll(trx: Kysely<Database>, hostId: number, nowMs: number) {
+  await trx
+    .insertInto('host_seen_times')
+    .values({ host_id: hostId, seen_time: nowMs })
+    .onConflict((oc) => oc.column('host_id').doUpdateSet({ seen_time: nowMs }))
+    .execute();
+}
+
 /** Same rule as core's hostStatus(), in SQL that both dialects accept. */
 function onlineExpr(nowMs: number) {
-  return sql<SqlBool>`(seen_time + 1000 * ((CASE WHEN distributed_interval < config_tls_refresh THEN distributed_interval ELSE config_tls_refresh END) + ${ONLINE_INTERVAL_BUFFER_S})) >= ${nowMs}`;
+  return sql<SqlBool>`(${SEEN} + 1000 * ((CASE WHEN distributed_interval < config_tls_refresh THEN distributed_interval ELSE config_tls_refresh END) + ${ONLINE_INTERVAL_BUFFER_S})) >= ${nowMs}`;
 }
 
 export interface HostUserInput {

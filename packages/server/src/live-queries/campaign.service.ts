@@ -63,19 +63,7 @@ export class CampaignService {
         [{ name: 'selected', reason: 'no targets' }],
         'NO_TARGETS',
       );
-    const rows = await this.ctx.ds.db
-      .selectFrom('hosts')
-      .select([
-        'id',
-        'hostname',
-        'computer_name',
-        'team_id',
-        'seen_time',
-        'distributed_interval',
-        'config_tls_refresh',
-      ])
-      .where('id', 'in', hostIds)
-      .execute();
+    const rows = await this.ctx.ds.hosts.targetInfo(hostIds);
     // Permission to run on every team the targets belong to.
     const action = queryId === null ? 'run_new' : 'run';
     for (const team of new Set(rows.map((r) => r.team_id))) {

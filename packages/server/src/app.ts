@@ -20,6 +20,7 @@ import { installAuth } from './http/auth.js';
 import { CheckinService } from './osquery/checkin.service.js';
 import { registerOsqueryRoutes } from './osquery/osquery.routes.js';
 import { osqueryFastPath } from './osquery/fast-path.js';
+import { frontAgentConnections } from './osquery/agent-connections.js';
 import { ActivityService } from './activities/activity.service.js';
 import { registerActivityRoutes } from './activities/activities.routes.js';
 import { UserService } from './users/users.service.js';
@@ -264,12 +265,31 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   installJsonParser(app);
   installAuth(app, ds, config.sessionTtlS, clock);
 
-  registerOsqueryRoutes(
-    app,
-    checkin,
-    config.osquery.maxBodyBytes,
-    Math.ceil((config.osquery.maxCarveBlockBytes * 4) / 3) + 64 * 1024,
-  );
+  const carveBodyBytes = Math.ceil((config.osquery.maxCarveBlockBytes * 4) / 3) + 64 * 1024;
+  registerOsqueryRoutes(app, checkin, config.osquery.maxBodyBytes, carveBodyBytes);
+  if (config.osquery.agentConnections) {
+    const agents = frontAgentConnections(app.server, {
+      svc: checkin,
+      route: (r) =>
+        app
+          .inject({
+            method: r.method as 'POST',
+            url: r.url,
+            headers: r.headers,
+            payload: r.body,
+            remoteAddress: r.remoteAddress ?? '',
+          })
+          .then((res) => ({ status: res.statusCode, headers: res.headers, body: res.rawPayload })),
+      maxBody: Math.max(config.osquery.maxBodyBytes, carveBodyBytes, 1024 * 1024),
+      idleTimeoutMs: 185_000,
+      log,
+    });
+    ctx.agentConnections = agents;
+    app.addHook('preClose', (done) => {
+      agents.close();
+      done();
+    });
+  }
 
   const users = new UserService(ctx);
   const secretsSvc = new EnrollSecretService(ctx);

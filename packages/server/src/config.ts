@@ -36,6 +36,8 @@ export interface ServerConfig {
     readonly ingestFlushIntervalMs: number;
     readonly maxBodyBytes: number;
     readonly maxCarveBlockBytes: number;
+    /** Read agents' connections ourselves (agent-connections.ts) rather than through node's HTTP. */
+    readonly agentConnections: boolean;
   };
   readonly rateLimits: {
     readonly loginPerMinute: number;
@@ -198,6 +200,12 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'bool',
     def: 'true',
     help: 'On SQLite, write policy results in a worker thread with its own connection (false: on the main thread, in small slices)',
+  },
+  {
+    key: 'agent_connections',
+    kind: 'bool',
+    def: 'true',
+    help: "Parse osquery agents' HTTP/1.1 requests in Flotilla's own connection reader, which costs less CPU per check-in than node's HTTP server (false: node's HTTP server for every connection)",
   },
   {
     key: 'seen_flush_interval_ms',
@@ -546,6 +554,7 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
       ingestFlushIntervalMs: num('ingest_flush_interval_ms'),
       maxBodyBytes: num('max_body_bytes'),
       maxCarveBlockBytes: num('max_carve_block_bytes'),
+      agentConnections: v.get('agent_connections') as boolean,
     }),
     rateLimits: Object.freeze({
       loginPerMinute: num('login_rate_per_minute'),

@@ -1,3 +1,4 @@
+import type { AgentConnections } from './osquery/agent-connections.js';
 import type { Datastore } from '@flotilla/db';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config.js';
@@ -18,4 +19,6 @@ export interface AppContext {
   checkin: CheckinService;
   activities: ActivityService;
   tls: TlsMaterial | undefined;
+  /** Agents' connections read by Flotilla itself (undefined when `agent_connections` is off). */
+  agentConnections?: AgentConnections;
 }

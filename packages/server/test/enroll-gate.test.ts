@@ -87,7 +87,9 @@ describe('at most enroll_max_pending hosts are between enroll and first inventor
   beforeAll(async () => {
     ({ srv, token } = await gateServer({
       FLOTILLA_ENROLL_MAX_PENDING: '2',
-      FLOTILLA_ENROLL_MAX_WAIT_MS: '1500',
+      // Long enough for host 1's write, which starts the software writer thread, on a busy
+      // machine (1.5 s failed once under the full suite).
+      FLOTILLA_ENROLL_MAX_WAIT_MS: '4000',
     }));
   });
   afterAll(() => srv.close());

@@ -1,0 +1,353 @@
+import { STATUS_CODES, type Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
+import type { Logger } from 'pino';
+import {
+  answerHot,
+  classifyHot,
+  EMPTY_QUERIES,
+  failure,
+  type HotKind,
+  type HotReply,
+} from './fast-path.js';
+import type { CheckinService } from './checkin.service.js';
+
+/**
+ * Agents' connections, read without node's HTTP server. Node's HTTP machinery (parser
+ * callbacks, IncomingMessage and ServerResponse streams, header objects, nextTick) was most of
+ * the server's CPU per check-in once our own code had been trimmed: with the same server and
+ * load, a check-in cost 90 µs of server CPU through node's HTTP server and 72.8 µs read here,
+ * against 64.2 µs for a bare node:https server answering `{}` (bench/agent-http.ts,
+ * `bench/results/2026-11-25T00-29-30-039Z-agent-http.md`). osquery sends the simplest
+ * HTTP/1.1: one request at a time on a kept-alive connection, with a Content-Length body.
+ *
+ * Every connection starts here. A request under the osquery prefixes is parsed here: the plain
+ * check-ins and config refreshes are answered by fast-path.ts, every other osquery request
+ * (enroll, distributed/write, log, carves, gzip bodies) is run through the ordinary Fastify
+ * route in-process (`inject`) and its answer written back. Anything else (the REST API, the
+ * results websocket, a request with Transfer-Encoding, Expect, HTTP/1.0, a malformed or huge
+ * head) hands the connection, with the bytes not yet consumed, to node's HTTP server for good:
+ * browsers and API clients are served exactly as before.
+ */
+
+/** A request as the ordinary route sees it. */
+export interface AgentRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: Buffer;
+  remoteAddress: string | undefined;
+}
+
+export interface RoutedReply {
+  status: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: Buffer;
+}
+
+export interface AgentConnectionOptions {
+  svc: CheckinService;
+  /** Runs a request through the ordinary route (Fastify's inject). */
+  route: (req: AgentRequest) => Promise<RoutedReply>;
+  /** Largest body read here; a larger one goes to node's HTTP server (which refuses it). */
+  maxBody: number;
+  /** An agent's connection idle this long is closed (node's keepAliveTimeout for the rest). */
+  idleTimeoutMs: number;
+  log: Logger;
+}
+
+const OSQUERY_PREFIXES = ['/api/v1/osquery/', '/api/osquery/'];
+/** Node's default limit for a request head; a longer one is handed over (and gets a 431). */
+const MAX_HEAD = 16 * 1024;
+const MAX_HEADERS = 100;
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const JSON_TYPE = 'application/json; charset=utf-8';
+/** Response headers node's server writes itself, or that we write ours of. */
+const OWN_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'date',
+  'content-length',
+]);
+
+export interface AgentConnections {
+  /** Connections read here now. */
+  readonly open: number;
+  /** Connections handed to node's HTTP server since start. */
+  readonly handedOver: number;
+  /** Closes idle agent connections and the rest once their answer is written. */
+  close(): void;
+}
+
+/**
+ * Puts agent connections in front of node's HTTP server on `server` (http or https): takes
+ * over its connection listener, and calls it for the connections handed over.
+ */
+export function frontAgentConnections(
+  server: HttpServer,
+  opts: AgentConnectionOptions,
+): AgentConnections {
+  const event = server instanceof TlsServer ? 'secureConnection' : 'connection';
+  const listeners = server.listeners(event) as Array<(socket: Socket) => void>;
+  const http = listeners[0];
+  if (listeners.length !== 1 || !http)
+    throw new Error(`expected node's HTTP server to have one ${event} listener`);
+  server.removeListener(event, http);
+  const live = new Set<AgentConnection>();
+  let closing = false;
+  let handedOver = 0;
+  server.on(event, (socket: Socket) => {
+    if (closing) {
+      http.call(server, socket);
+      return;
+    }
+    const c = new AgentConnection(socket, opts, (rest) => {
+      live.delete(c);
+      handedOver++;
+      if (rest) socket.unshift(rest);
+      http.call(server, socket);
+    });
+    live.add(c);
+    socket.once('close', () => live.delete(c));
+  });
+  return {
+    get open() {
+      return live.size;
+    },
+    get handedOver() {
+      return handedOver;
+    },
+    close() {
+      closing = true;
+      for (const c of live) c.close();
+    },
+  };
+}
+
+interface Parsed {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  /** Bytes of the head, CRLFCRLF included. */
+  headLength: number;
+  bodyLength: number;
+}
+
+/** The Date header, rebuilt once a second. */
+let dateSecond = 0;
+let dateValue = '';
+function httpDate(): string {
+  const now = Date.now();
+  const s = Math.floor(now / 1000);
+  if (s !== dateSecond) {
+    dateSecond = s;
+    dateValue = new Date(now).toUTCString();
+  }
+  return dateValue;
+}
+
+/** The whole response to a check-in with nothing to ask, rebuilt when the Date changes. */
+let emptyFor = '';
+let emptyResponse = Buffer.alloc(0);
+
+class AgentConnection {
+  /** Bytes received and not yet consumed, in arrival order (joined only when needed). */
+  private chunks: Buffer[] = [];
+  private received = 0;
+  /** The head of a request whose body is still arriving. */
+  private waiting: Parsed | undefined;
+  private busy = false;
+  private done = false;
+  private closing = false;
+  private readonly onData = (chunk: Buffer) => {
+    this.chunks.push(chunk);
+    this.received += chunk.length;
+    if (!this.busy) this.pump();
+  };
+  private readonly onTimeout = () => this.socket.destroy();
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly opts: AgentConnectionOptions,
+    private readonly handOver: (rest: Buffer | undefined) => void,
+  ) {
+    socket.on('data', this.onData);
+    socket.on('timeout', this.onTimeout);
+    socket.on('error', () => socket.destroy());
+    socket.setTimeout(opts.idleTimeoutMs);
+    socket.setNoDelay(true);
+  }
+
+  close(): void {
+    this.closing = true;
+    if (!this.busy) this.socket.destroy();
+  }
+
+  /** The bytes received and not consumed, as one buffer. */
+  private joined(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.received)];
+    return this.chunks[0]!;
+  }
+
+  private consume(n: number): void {
+    const buf = this.joined();
+    this.received -= n;
+    this.chunks = this.received === 0 ? [] : [buf.subarray(n)];
+  }
+
+  /** Handles every complete request buffered, one at a time, in order. */
+  private pump(): void {
+    while (this.received > 0 && !this.busy && !this.done) {
+      let p = this.waiting;
+      if (!p) {
+        const buf = this.joined();
+        const end = buf.indexOf(CRLFCRLF);
+        if (end < 0) {
+          if (buf.length > MAX_HEAD) this.release();
+          return;
+        }
+        p = parseHead(buf, end);
+        if (!p || p.bodyLength > this.opts.maxBody) {
+          this.release();
+          return;
+        }
+      }
+      const total = p.headLength + p.bodyLength;
+      if (this.received < total) {
+        this.waiting = p; // the rest of the body is on its way
+        return;
+      }
+      this.waiting = undefined;
+      const body = this.joined().subarray(p.headLength, total);
+      this.consume(total);
+      const keepAlive = p.headers['connection']?.toLowerCase() !== 'close';
+      const parsed = p;
+      this.busy = true;
+      this.dispatch(parsed, body).then(
+        (bytes) => this.finish(bytes, keepAlive),
+        (err: unknown) => {
+          this.opts.log.error({ err, url: parsed.url }, 'osquery request failed');
+          this.finish(response(failure(500, 'INTERNAL', 'Internal server error')), false);
+        },
+      );
+    }
+  }
+
+  private dispatch(p: Parsed, body: Buffer): Promise<Buffer | string> {
+    const kind: HotKind | undefined = classifyHot(p.method, p.url, p.headers);
+    if (kind) {
+      const reply = answerHot(this.opts.svc, kind, body.toString(), p.headers['authorization']);
+      return reply instanceof Promise ? reply.then(response) : Promise.resolve(response(reply));
+    }
+    return this.opts
+      .route({
+        method: p.method,
+        url: p.url,
+        headers: p.headers,
+        body,
+        remoteAddress: this.socket.remoteAddress,
+      })
+      .then(routedResponse);
+  }
+
+  private finish(bytes: Buffer | string, keepAlive: boolean): void {
+    this.busy = false;
+    if (this.socket.destroyed) return;
+    if (keepAlive && !this.closing) {
+      this.socket.write(bytes);
+      this.pump();
+    } else {
+      this.done = true;
+      this.socket.end(bytes);
+    }
+  }
+
+  /** Gives the connection, and what of it was not consumed, to node's HTTP server. */
+  private release(): void {
+    this.done = true;
+    this.socket.removeListener('data', this.onData);
+    this.socket.removeListener('timeout', this.onTimeout);
+    this.socket.setTimeout(0);
+    const rest = this.received > 0 ? this.joined() : undefined;
+    this.chunks = [];
+    this.received = 0;
+    this.handOver(rest);
+  }
+}
+
+/**
+ * An osquery request's head, or undefined when it is anything this module leaves to node's
+ * HTTP server: not under the osquery prefixes, not HTTP/1.1, a header line it would refuse,
+ * Transfer-Encoding, Expect, Upgrade, or repeated framing headers.
+ */
+function parseHead(buf: Buffer, end: number): Parsed | undefined {
+  const lines = buf.toString('latin1', 0, end).split('\r\n');
+  const first = lines[0]!.split(' ');
+  if (first.length !== 3 || first[2] !== 'HTTP/1.1') return undefined;
+  const [method, url] = first as [string, string];
+  if (!/^[A-Z]+$/.test(method) || !OSQUERY_PREFIXES.some((x) => url.startsWith(x)))
+    return undefined;
+  if (lines.length - 1 > MAX_HEADERS) return undefined;
+  const headers: Record<string, string> = {};
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon <= 0) return undefined;
+    const name = line.slice(0, colon).toLowerCase();
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) return undefined; // incl. folded lines
+    const value = line.slice(colon + 1).trim();
+    if (name === 'transfer-encoding' || name === 'expect' || name === 'upgrade') return undefined;
+    const seen = headers[name];
+    if (seen !== undefined) {
+      if (name === 'content-length' || name === 'host' || name === 'authorization')
+        return undefined;
+      headers[name] = `${seen}, ${value}`;
+    } else headers[name] = value;
+  }
+  const length = headers['content-length'];
+  let bodyLength = 0;
+  if (length !== undefined) {
+    if (!/^\d{1,10}$/.test(length)) return undefined;
+    bodyLength = Number(length);
+  }
+  return { method, url, headers, headLength: end + 4, bodyLength };
+}
+
+function head(status: number, type: string | undefined, length: number, extra = ''): string {
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+    (type === undefined ? '' : `content-type: ${type}\r\n`) +
+    `content-length: ${length}\r\n${extra}Date: ${httpDate()}\r\n` +
+    `Connection: keep-alive\r\nKeep-Alive: timeout=185\r\n\r\n`
+  );
+}
+
+/** The bytes of a hot reply (strings stay strings: one write, encoded once). */
+function response(reply: HotReply): Buffer | string {
+  const { status, body } = reply;
+  if (body === EMPTY_QUERIES) {
+    const date = httpDate();
+    if (emptyFor !== date) {
+      emptyFor = date;
+      emptyResponse = Buffer.concat([Buffer.from(head(200, JSON_TYPE, body.length)), body]);
+    }
+    return emptyResponse;
+  }
+  if (typeof body === 'string') return head(status, JSON_TYPE, Buffer.byteLength(body)) + body;
+  return Buffer.concat([Buffer.from(head(status, JSON_TYPE, body.length)), body]);
+}
+
+function routedResponse(r: RoutedReply): Buffer {
+  let extra = '';
+  let type: string | undefined;
+  for (const [name, value] of Object.entries(r.headers)) {
+    if (value === undefined || OWN_HEADERS.has(name)) continue;
+    if (name === 'content-type') {
+      type = String(value);
+      continue;
+    }
+    for (const v of Array.isArray(value) ? value : [value]) extra += `${name}: ${v}\r\n`;
+  }
+  return Buffer.concat([Buffer.from(head(r.status, type, r.body.length, extra)), r.body]);
+}

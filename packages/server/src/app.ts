@@ -151,7 +151,11 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   const pipeline = new LogPipeline(config.dataDir, buildDestinations(config), log);
   const logIngest = new LogIngest(pipeline, log, clock);
   const checkin = new CheckinService(ds, config, bus, secrets, log, clock, logIngest);
-  if (fastifyHandler) fastPath = osqueryFastPath(checkin, log, fastifyHandler);
+  const plainLimits = {
+    maxBody: config.osquery.maxBodyBytes,
+    trustProxy: config.trustProxy !== false,
+  };
+  if (fastifyHandler) fastPath = osqueryFastPath(checkin, log, plainLimits, fastifyHandler);
   const schedule = new ScheduleService(ds, bus, log);
   checkin.configContributors.push(schedule.contribute);
   const reports = new QueryReportWriter(
@@ -270,6 +274,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   if (config.osquery.agentConnections) {
     const agents = frontAgentConnections(app.server, {
       svc: checkin,
+      limits: plainLimits,
       route: (r) =>
         app
           .inject({

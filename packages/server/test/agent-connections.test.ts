@@ -228,7 +228,7 @@ describe('agent connections read by Flotilla (real sockets, HTTP/1.1 bytes)', ()
     good.write(post('/api/v1/osquery/distributed/read', '{"node_key": '));
     const bad = await good.read();
     expect(bad.status).toBe(400);
-    expect(JSON.parse(bad.body)).toMatchObject({ code: 'MALFORMED_JSON', errors: [] });
+    expect(JSON.parse(bad.body)).toMatchObject({ code: 'MALFORMED_JSON', node_invalid: false });
     good.write(post('/api/v1/osquery/config', '[1]'));
     expect(JSON.parse((await good.read()).body)).toMatchObject({ code: 'BAD_REQUEST' });
     // A body over the osquery limit is left to node's server, which refuses it (413).
@@ -242,6 +242,20 @@ describe('agent connections read by Flotilla (real sockets, HTTP/1.1 bytes)', ()
     good.write(post('/api/v1/osquery/distributed/read', '{"node_key":"nope"}'));
     expect((await good.read()).status).toBe(401);
     good.close();
+  });
+
+  it('enroll failures are rate-limited with a Retry-After, as the ordinary route does', async () => {
+    const c = await RawClient.open(port);
+    const limit = s.config.rateLimits.enrollFailuresPerMinute;
+    let last: Reply | undefined;
+    for (let i = 0; i <= limit + 1; i++) {
+      c.write(post('/api/v1/osquery/enroll', '{"enroll_secret":"nope","host_identifier":"r"}'));
+      last = await c.read();
+    }
+    expect(last!.status).toBe(429);
+    expect(Number(last!.headers['retry-after'])).toBeGreaterThan(0);
+    expect(JSON.parse(last!.body)).toMatchObject({ code: 'RATE_LIMITED', node_invalid: false });
+    c.close();
   });
 
   it('Connection: close gets its answer, then the connection ends', async () => {

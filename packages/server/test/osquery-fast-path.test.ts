@@ -113,8 +113,18 @@ describe('osquery check-in fast path (real HTTP)', () => {
   it('refuses malformed JSON and non-object bodies with the error shape of other routes', async () => {
     const bad = await post('/api/v1/osquery/distributed/read', '{"node_key": ');
     expect(bad.status).toBe(400);
-    expect(JSON.parse(bad.body)).toMatchObject({ code: 'MALFORMED_JSON', errors: [] });
+    expect(JSON.parse(bad.body)).toMatchObject({ code: 'MALFORMED_JSON', node_invalid: false });
     expect(JSON.parse(bad.body)['uuid']).toMatch(/^[0-9a-f-]{36}$/);
+    // The same keys as the ordinary route's error (the error handler's osquery shape).
+    const slow = await s.app.inject({
+      method: 'POST',
+      url: '/api/v1/osquery/distributed/read',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'identity' },
+      payload: '{"node_key": ',
+    });
+    expect(Object.keys(JSON.parse(bad.body) as object).sort()).toEqual(
+      Object.keys(slow.json() as object).sort(),
+    );
     const arr = await post('/api/v1/osquery/distributed/read', '[1,2]');
     expect(arr.status).toBe(400);
     expect(JSON.parse(arr.body)).toMatchObject({ code: 'BAD_REQUEST' });

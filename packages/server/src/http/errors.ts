@@ -93,6 +93,27 @@ function fromFastify(
   return undefined;
 }
 
+/** The error body osquery routes answer with: osquery reads `node_invalid`. */
+export function osqueryErrorBody(status: number, code: string, message: string): string {
+  return JSON.stringify({ error: message, code, node_invalid: status === 401, uuid: randomUUID() });
+}
+
+/**
+ * A FlotillaError thrown by an osquery request answered outside Fastify, as the error handler
+ * below answers it; undefined for any other error (an internal one).
+ */
+export function osqueryFlotillaError(
+  err: unknown,
+): { status: number; body: string; retryAfter: number | undefined } | undefined {
+  if (!isFlotillaError(err)) return undefined;
+  const status = STATUS[err.kind];
+  return {
+    status,
+    body: osqueryErrorBody(status, err.code, err.message),
+    retryAfter: err.retryAfterSeconds,
+  };
+}
+
 /** One place that turns any error into Fleet's error body (plus a stable `code`). */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {

@@ -18,9 +18,7 @@ export function installJsonParser(app: FastifyInstance): void {
     }
     let parsed: unknown;
     try {
-      parsed = mayPoison(text)
-        ? secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
-        : JSON.parse(text);
+      parsed = parseJsonText(text);
     } catch (err) {
       const message = (err as Error).message;
       const poisoned = /prototype property/.test(message);
@@ -35,6 +33,13 @@ export function installJsonParser(app: FastifyInstance): void {
     }
     done(null, parsed);
   });
+}
+
+/** Parses a JSON body as the parser above does (prototype poisoning refused); throws. */
+export function parseJsonText(text: string): unknown {
+  return mayPoison(text)
+    ? secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
+    : JSON.parse(text);
 }
 
 function mayPoison(text: string): boolean {

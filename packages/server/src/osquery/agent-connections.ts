@@ -8,6 +8,7 @@ import {
   EMPTY_QUERIES,
   failure,
   type HotKind,
+  type HotLimits,
   type HotReply,
 } from './fast-path.js';
 import type { CheckinService } from './checkin.service.js';
@@ -21,10 +22,10 @@ import type { CheckinService } from './checkin.service.js';
  * `bench/results/2026-11-25T00-29-30-039Z-agent-http.md`). osquery sends the simplest
  * HTTP/1.1: one request at a time on a kept-alive connection, with a Content-Length body.
  *
- * Every connection starts here. A request under the osquery prefixes is parsed here: the plain
- * check-ins and config refreshes are answered by fast-path.ts, every other osquery request
- * (enroll, distributed/write, log, carves, gzip bodies) is run through the ordinary Fastify
- * route in-process (`inject`) and its answer written back. Anything else (the REST API, the
+ * Every connection starts here. A request under the osquery prefixes is parsed here: plain
+ * ones (check-ins, configs, enrolls, distributed writes, logs) are answered by fast-path.ts,
+ * the rest (carves, gzip bodies, odd ones) run through the ordinary Fastify route in-process
+ * (`inject`) and its answer is written back. Anything else (the REST API, the
  * results websocket, a request with Transfer-Encoding, Expect, HTTP/1.0, a malformed or huge
  * head) hands the connection, with the bytes not yet consumed, to node's HTTP server for good:
  * browsers and API clients are served exactly as before.
@@ -47,6 +48,7 @@ export interface RoutedReply {
 
 export interface AgentConnectionOptions {
   svc: CheckinService;
+  limits: HotLimits;
   /** Runs a request through the ordinary route (Fastify's inject). */
   route: (req: AgentRequest) => Promise<RoutedReply>;
   /** Largest body read here; a larger one goes to node's HTTP server (which refuses it). */
@@ -60,6 +62,8 @@ const OSQUERY_PREFIXES = ['/api/v1/osquery/', '/api/osquery/'];
 /** Node's default limit for a request head; a longer one is handed over (and gets a 431). */
 const MAX_HEAD = 16 * 1024;
 const MAX_HEADERS = 100;
+/** As node's server.requestTimeout in app.ts: the longest a request may take to arrive. */
+const REQUEST_TIMEOUT_MS = 120_000;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const JSON_TYPE = 'application/json; charset=utf-8';
 /** Response headers node's server writes itself, or that we write ours of. */
@@ -160,10 +164,19 @@ class AgentConnection {
   private busy = false;
   private done = false;
   private closing = false;
+  /** When the first bytes of a request still incomplete arrived (0: none pending). */
+  private partialSince = 0;
+  private paused = false;
   private readonly onData = (chunk: Buffer) => {
     this.chunks.push(chunk);
     this.received += chunk.length;
     if (!this.busy) this.pump();
+    else if (this.received > this.opts.maxBody + MAX_HEAD && !this.paused) {
+      // A client sending on while its answer is pending (osquery never does): stop reading
+      // until the pending request is answered, so buffering stays bounded.
+      this.paused = true;
+      this.socket.pause();
+    }
   };
   private readonly onTimeout = () => this.socket.destroy();
 
@@ -198,6 +211,15 @@ class AgentConnection {
 
   /** Handles every complete request buffered, one at a time, in order. */
   private pump(): void {
+    if (this.closing) {
+      this.done = true;
+      this.socket.end();
+      return;
+    }
+    if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
     while (this.received > 0 && !this.busy && !this.done) {
       let p = this.waiting;
       if (!p) {
@@ -205,6 +227,7 @@ class AgentConnection {
         const end = buf.indexOf(CRLFCRLF);
         if (end < 0) {
           if (buf.length > MAX_HEAD) this.release();
+          else this.checkSlow();
           return;
         }
         p = parseHead(buf, end);
@@ -216,9 +239,11 @@ class AgentConnection {
       const total = p.headLength + p.bodyLength;
       if (this.received < total) {
         this.waiting = p; // the rest of the body is on its way
+        this.checkSlow();
         return;
       }
       this.waiting = undefined;
+      this.partialSince = 0;
       const body = this.joined().subarray(p.headLength, total);
       this.consume(total);
       const keepAlive = p.headers['connection']?.toLowerCase() !== 'close';
@@ -235,9 +260,16 @@ class AgentConnection {
   }
 
   private dispatch(p: Parsed, body: Buffer): Promise<Buffer | string> {
-    const kind: HotKind | undefined = classifyHot(p.method, p.url, p.headers);
+    const kind: HotKind | undefined = classifyHot(p.method, p.url, p.headers, this.opts.limits);
     if (kind) {
-      const reply = answerHot(this.opts.svc, kind, body.toString(), p.headers['authorization']);
+      const reply = answerHot(
+        this.opts.svc,
+        this.opts.log,
+        kind,
+        body.toString(),
+        p.headers['authorization'],
+        this.socket.remoteAddress,
+      );
       return reply instanceof Promise ? reply.then(response) : Promise.resolve(response(reply));
     }
     return this.opts
@@ -251,13 +283,31 @@ class AgentConnection {
       .then(routedResponse);
   }
 
+  /**
+   * A request trickling in for longer than node's requestTimeout is dropped (each byte resets
+   * the idle timeout, so that alone would let a client hold a connection forever).
+   */
+  private checkSlow(): void {
+    const now = performance.now();
+    if (this.partialSince === 0) this.partialSince = now;
+    else if (now - this.partialSince > REQUEST_TIMEOUT_MS) this.socket.destroy();
+  }
+
   private finish(bytes: Buffer | string, keepAlive: boolean): void {
-    this.busy = false;
     if (this.socket.destroyed) return;
     if (keepAlive && !this.closing) {
-      this.socket.write(bytes);
-      this.pump();
+      // The next request waits until this answer has left (a client that does not read its
+      // answers stops being read).
+      if (this.socket.write(bytes)) {
+        this.busy = false;
+        this.pump();
+      } else
+        this.socket.once('drain', () => {
+          this.busy = false;
+          this.pump();
+        });
     } else {
+      this.busy = false;
       this.done = true;
       this.socket.end(bytes);
     }
@@ -326,6 +376,12 @@ function head(status: number, type: string | undefined, length: number, extra = 
 /** The bytes of a hot reply (strings stay strings: one write, encoded once). */
 function response(reply: HotReply): Buffer | string {
   const { status, body } = reply;
+  const extra = reply.retryAfter === undefined ? '' : `retry-after: ${reply.retryAfter}\r\n`;
+  if (extra)
+    return Buffer.concat([
+      Buffer.from(head(status, JSON_TYPE, Buffer.byteLength(body), extra)),
+      Buffer.from(body),
+    ]);
   if (body === EMPTY_QUERIES) {
     const date = httpDate();
     if (emptyFor !== date) {

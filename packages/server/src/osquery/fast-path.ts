@@ -1,80 +1,139 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { osqueryErrorBody, osqueryFlotillaError } from '../http/errors.js';
+import { parseJsonText } from '../http/json-body.js';
 import type { CheckinService } from './checkin.service.js';
 
 /**
- * The agent check-in (`distributed/read`) and config refresh, answered without Fastify's
- * routing, hooks and reply machinery. They are ~90% of all requests and 99% of them answer a
- * constant, so the framework's per-request work showed up in the bench as a large share of
- * the server's CPU per check-in. Only plain requests are answered here: a gzip body, a missing
- * or large Content-Length, or another method goes the ordinary way (osquery.routes.ts), which
- * answers the same. Agents' connections reach this through agent-connections.ts; a connection
+ * osquery's requests (check-ins, config refreshes, enrolls, distributed writes, logs)
+ * answered without Fastify's routing, hooks and reply machinery. Check-ins and configs are
+ * ~90% of all requests and 99% of them answer a constant, so the framework's per-request work
+ * showed up in the bench as a large share of the server's CPU per check-in; running enrolls
+ * and writes through Fastify in-process (`inject`) cost the 20,000-host enrollment storm ~30 %
+ * more server CPU. Only plain requests are answered here: a gzip body, a missing or large
+ * Content-Length, another method, or carves go the ordinary way (osquery.routes.ts), which
+ * answers the same, errors included. Agents' connections reach this through agent-connections.ts; a connection
  * node's HTTP server parses (one that started with another request) through osqueryFastPath.
  */
 
-const READ_PATHS = new Set(['/api/v1/osquery/distributed/read', '/api/osquery/distributed/read']);
-const CONFIG_PATHS = new Set(['/api/v1/osquery/config', '/api/osquery/config']);
-/** Larger plain bodies take the ordinary route. */
+/** The osquery requests answered here, by path (both prefixes, as the routes have them). */
+const KINDS = new Map<string, HotKind>();
+for (const prefix of ['/api/v1/osquery', '/api/osquery']) {
+  KINDS.set(`${prefix}/distributed/read`, 'read');
+  KINDS.set(`${prefix}/config`, 'config');
+  KINDS.set(`${prefix}/distributed/write`, 'write');
+  KINDS.set(`${prefix}/log`, 'log');
+  KINDS.set(`${prefix}/enroll`, 'enroll');
+}
+/** Larger plain check-in and config bodies take the ordinary route. */
 export const HOT_MAX_BODY = 64 * 1024;
 
 export const EMPTY_QUERIES = Buffer.from('{"queries":{}}');
 const NODE_INVALID = Buffer.from('{"node_invalid":true}');
+const EMPTY = Buffer.from('{}');
 
-export type HotKind = 'read' | 'config';
+export type HotKind = 'read' | 'config' | 'write' | 'log' | 'enroll';
 
 export interface HotReply {
   status: number;
   body: string | Buffer;
+  /** Seconds for a Retry-After header (enroll refused while the server catches up). */
+  retryAfter?: number | undefined;
 }
 
-/** Whether a request is a plain check-in or config refresh this module answers. */
+export interface HotLimits {
+  /** The osquery routes' body limit (distributed/write, log). */
+  maxBody: number;
+  /** Whether client addresses come from X-Forwarded-For: then enrolls take the ordinary route. */
+  trustProxy: boolean;
+}
+
+/** Whether a request is a plain osquery request this module answers, and which. */
 export function classifyHot(
   method: string | undefined,
   url: string | undefined,
   h: IncomingHttpHeaders,
+  limits: HotLimits,
 ): HotKind | undefined {
   if (method !== 'POST') return undefined;
-  const path = url ?? '';
-  const kind = READ_PATHS.has(path) ? 'read' : CONFIG_PATHS.has(path) ? 'config' : undefined;
+  const kind = KINDS.get(url ?? '');
   if (!kind) return undefined;
   if (h['content-encoding'] !== undefined && h['content-encoding'] !== 'identity') return undefined;
   const type = h['content-type'];
   if (type !== undefined && !type.startsWith('application/json')) return undefined;
   const length = Number(h['content-length']);
-  if (!Number.isInteger(length) || length < 0 || length > HOT_MAX_BODY) return undefined;
+  const max =
+    kind === 'read' || kind === 'config'
+      ? HOT_MAX_BODY
+      : kind === 'enroll'
+        ? limits.trustProxy
+          ? -1
+          : 1024 * 1024
+        : limits.maxBody;
+  if (!Number.isInteger(length) || length < 0 || length > max) return undefined;
   return kind;
 }
 
-/** The answer to a hot request's body (as text) and Authorization header. */
+/**
+ * The answer to a plain osquery request's body (as text), as its ordinary route in
+ * osquery.routes.ts answers it, errors included.
+ */
 export function answerHot(
   svc: CheckinService,
+  log: Logger,
   kind: HotKind,
   text: string,
   authorization: string | undefined,
+  remoteAddress: string | undefined,
 ): HotReply | Promise<HotReply> {
   let body: unknown;
   try {
-    body = JSON.parse(text);
+    body = text === '' ? undefined : parseJsonText(text);
   } catch (err) {
-    return failure(400, 'MALFORMED_JSON', `Malformed JSON body: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    return /prototype property/.test(message)
+      ? failure(400, 'BAD_REQUEST', message)
+      : failure(400, 'MALFORMED_JSON', `Malformed JSON body: ${message}`);
   }
+  if (body === undefined)
+    return failure(400, 'MALFORMED_JSON', 'Malformed JSON body: Body cannot be empty');
   if (body === null || typeof body !== 'object' || Array.isArray(body))
     return failure(400, 'BAD_REQUEST', 'Bad request: body must be object');
-  const key = nodeKey(authorization, body as Record<string, unknown>);
-  return svc.checkIn(key).then((host): HotReply | Promise<HotReply> => {
-    if (!host) return { status: 401, body: NODE_INVALID };
-    if (kind === 'read') {
-      const queries = svc.pendingQueries(host);
-      return { status: 200, body: queries ? JSON.stringify({ queries }) : EMPTY_QUERIES };
-    }
-    return svc.configJson(host).then((json) => ({ status: 200, body: json }));
+  const b = body as Record<string, unknown>;
+  const reply =
+    kind === 'enroll'
+      ? svc.enroll(b, remoteAddress ?? '').then((key): HotReply => ({
+          status: 200,
+          body: JSON.stringify({ node_key: key, node_invalid: false }),
+        }))
+      : svc.checkIn(nodeKey(authorization, b)).then((host): HotReply | Promise<HotReply> => {
+          if (!host) return { status: 401, body: NODE_INVALID };
+          switch (kind) {
+            case 'read': {
+              const queries = svc.pendingQueries(host);
+              return { status: 200, body: queries ? JSON.stringify({ queries }) : EMPTY_QUERIES };
+            }
+            case 'config':
+              return svc.configJson(host).then((json) => ({ status: 200, body: json }));
+            case 'write':
+              svc.distributedWrite(host, b);
+              return { status: 200, body: EMPTY };
+            case 'log':
+              return svc.logs(host, b).then(() => ({ status: 200, body: EMPTY }));
+          }
+        });
+  return reply.catch((err: unknown): HotReply => {
+    const known = osqueryFlotillaError(err);
+    if (known) return known;
+    log.error({ err, kind }, 'osquery request failed');
+    return failure(500, 'INTERNAL', 'Internal server error');
   });
 }
 
-/** Fleet's error body with our stable code, as the error handler writes it for other routes. */
+/** The error body osquery routes answer with (the error handler's, errors.ts). */
 export function failure(status: number, code: string, message: string): HotReply {
-  return { status, body: JSON.stringify({ message, code, errors: [], uuid: randomUUID() }) };
+  return { status, body: osqueryErrorBody(status, code, message) };
 }
 
 function nodeKey(auth: string | undefined, body: Record<string, unknown>): string | undefined {
@@ -85,14 +144,15 @@ function nodeKey(auth: string | undefined, body: Record<string, unknown>): strin
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-/** A request handler for node's HTTP server that answers hot requests and passes the rest on. */
+/** A request handler for node's HTTP server that answers plain requests and passes the rest on. */
 export function osqueryFastPath(
   svc: CheckinService,
   log: Logger,
+  limits: HotLimits,
   next: (req: IncomingMessage, res: ServerResponse) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const kind = classifyHot(req.method, req.url, req.headers);
+    const kind = classifyHot(req.method, req.url, req.headers, limits);
     if (!kind) {
       next(req, res);
       return;
@@ -110,13 +170,17 @@ export function osqueryFastPath(
         return;
       }
       const text = chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString();
-      Promise.resolve(answerHot(svc, kind, text, req.headers.authorization)).then(
-        (reply) => send(res, reply),
-        (err: unknown) => {
-          log.error({ err, url: req.url }, 'osquery check-in failed');
-          if (!res.headersSent) send(res, failure(500, 'INTERNAL', 'Internal server error'));
-          else res.destroy();
-        },
+      const reply = answerHot(
+        svc,
+        log,
+        kind,
+        text,
+        req.headers.authorization,
+        req.socket.remoteAddress,
+      );
+      Promise.resolve(reply).then(
+        (r) => send(res, r),
+        () => res.destroy(),
       );
     });
     req.on('error', () => res.destroy());
@@ -128,6 +192,7 @@ function send(res: ServerResponse, reply: HotReply): void {
   res.writeHead(status, {
     'content-type': JSON_TYPE,
     'content-length': typeof body === 'string' ? Buffer.byteLength(body) : body.length,
+    ...(reply.retryAfter === undefined ? {} : { 'retry-after': String(reply.retryAfter) }),
   });
   res.end(body);
 }

@@ -532,6 +532,8 @@ const result = {
     checkin_interval_s: INTERVAL_MS / 1000,
     window_s: WINDOW_MS / 1000,
     policy_update_interval_s: POLICY_INTERVAL_S,
+    // A V8 profiler in the server costs CPU: such figures are not comparable with others.
+    profiled: values.profile === true,
   },
   windows,
   first_results: {
@@ -564,6 +566,12 @@ const md = [
     `${result.machine.cpus} × ${result.machine.cpu_model}, Node ${result.machine.node}; ${result.machine.note} ` +
     `(load average at the end ${result.machine.load_average_at_end.join(', ')}).`,
   '',
+  ...(values.profile
+    ? [
+        'Profiled (server, `--profile`): the profiler’s own CPU is in these figures; do not compare them with unprofiled runs.',
+        '',
+      ]
+    : []),
   '| window | check-ins/s | read p50 ms | p95 | p99 | max | plain reads: p50 ms | p95 | p99 | max | asked reads: count | p50 ms | p99 | server CPU µs/check-in | server CPU % | server event loop p99 / max ms | load generator loop p99 ms | connections opened | policy results reported | errors |',
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...windows.map(

@@ -332,36 +332,59 @@ class AgentConnection {
  * Transfer-Encoding, Expect, Upgrade, or repeated framing headers.
  */
 function parseHead(buf: Buffer, end: number): Parsed | undefined {
-  const lines = buf.toString('latin1', 0, end).split('\r\n');
-  const first = lines[0]!.split(' ');
-  if (first.length !== 3 || first[2] !== 'HTTP/1.1') return undefined;
-  const [method, url] = first as [string, string];
-  if (!/^[A-Z]+$/.test(method) || !OSQUERY_PREFIXES.some((x) => url.startsWith(x)))
+  const text = buf.toString('latin1', 0, end);
+  let eol = text.indexOf('\r\n');
+  if (eol < 0) eol = text.length;
+  const sp1 = text.indexOf(' ');
+  const sp2 = sp1 < 0 ? -1 : text.indexOf(' ', sp1 + 1);
+  if (sp1 <= 0 || sp2 < 0 || sp2 + 9 !== eol || !text.startsWith('HTTP/1.1', sp2 + 1))
     return undefined;
-  if (lines.length - 1 > MAX_HEADERS) return undefined;
+  const method = text.slice(0, sp1);
+  const url = text.slice(sp1 + 1, sp2);
+  if (!METHOD.test(method) || !OSQUERY_PREFIXES.some((x) => url.startsWith(x))) return undefined;
   const headers: Record<string, string> = {};
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
-    if (colon <= 0) return undefined;
-    const name = line.slice(0, colon).toLowerCase();
-    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) return undefined; // incl. folded lines
-    const value = line.slice(colon + 1).trim();
-    if (name === 'transfer-encoding' || name === 'expect' || name === 'upgrade') return undefined;
+  let count = 0;
+  for (let pos = eol + 2; pos < text.length; pos = eol + 2) {
+    eol = text.indexOf('\r\n', pos);
+    if (eol < 0) eol = text.length;
+    const colon = text.indexOf(':', pos);
+    if (colon <= pos || colon > eol || ++count > MAX_HEADERS) return undefined;
+    const name = text.slice(pos, colon).toLowerCase();
+    if (!isToken(name)) return undefined; // also a folded line (leading space)
+    const value = text.slice(colon + 1, eol).trim();
     const seen = headers[name];
-    if (seen !== undefined) {
-      if (name === 'content-length' || name === 'host' || name === 'authorization')
-        return undefined;
-      headers[name] = `${seen}, ${value}`;
-    } else headers[name] = value;
+    if (seen === undefined) headers[name] = value;
+    else if (REPEAT_REFUSED.has(name)) return undefined;
+    else headers[name] = `${seen}, ${value}`;
   }
+  if (
+    headers['transfer-encoding'] !== undefined ||
+    headers['expect'] !== undefined ||
+    headers['upgrade'] !== undefined
+  )
+    return undefined;
   const length = headers['content-length'];
   let bodyLength = 0;
   if (length !== undefined) {
-    if (!/^\d{1,10}$/.test(length)) return undefined;
+    if (!DIGITS.test(length)) return undefined;
     bodyLength = Number(length);
   }
   return { method, url, headers, headLength: end + 4, bodyLength };
+}
+
+const METHOD = /^[A-Z]+$/;
+const DIGITS = /^\d{1,10}$/;
+/** Headers whose repetition makes a request ambiguous: handed to node's server (400). */
+const REPEAT_REFUSED = new Set(['content-length', 'host', 'authorization']);
+/** RFC 9110 token characters, lower case (the name was lowercased). */
+const TOKEN = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") TOKEN[c.charCodeAt(0)] = 1;
+function isToken(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 128 || TOKEN[c] === 0) return false;
+  }
+  return name.length > 0;
 }
 
 function head(status: number, type: string | undefined, length: number, extra = ''): string {

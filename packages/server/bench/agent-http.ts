@@ -11,14 +11,13 @@
  * Writes bench/results/<time>-agent-http.json and .md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { parseArgs } from 'node:util';
-import { FlotillaClient } from '@flotilla/api';
+import { processCpuUs, ROOT, startBenchServer } from './bench-server.js';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
 const { values } = parseArgs({
   options: {
     hosts: { type: 'string', default: '2000' },
@@ -95,12 +94,7 @@ class Conn {
   }
 }
 
-/** User and system CPU of a process (µs), from its /proc accounting. */
-function cpuUs(pid: number): { user: number; system: number } {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(x[11]) * 10_000, system: Number(x[12]) * 10_000 };
-}
+const cpuUs = processCpuUs;
 
 const pct = (a: number[], p: number) => a[Math.min(a.length - 1, Math.floor(a.length * p))] ?? NaN;
 
@@ -204,46 +198,16 @@ async function measure(name: string, server: ChildProcess, ca: string): Promise<
 }
 
 async function flotilla(agentConnections: boolean, dir: string): Promise<ChildProcess> {
-  const server = spawn(
-    process.execPath,
-    [
-      '--max-semi-space-size=64',
-      ...(process.env['BENCH_SERVER_NODE_ARGS']?.split(' ').filter(Boolean) ?? []),
-      '--import',
-      'tsx',
-      join(ROOT, 'packages/cli/src/main.ts'),
-      'serve',
-    ],
-    {
-      env: {
-        ...process.env,
-        FLOTILLA_DATA_DIR: dir,
-        FLOTILLA_PORT: String(PORT),
-        FLOTILLA_HOST: '127.0.0.1',
-        FLOTILLA_ENROLL_MAX_PENDING: '0',
-        FLOTILLA_LOG_LEVEL: 'warn',
-        FLOTILLA_VULN_SCAN_INTERVAL: '0',
-        FLOTILLA_AGENT_CONNECTIONS: String(agentConnections),
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
+  const { server } = await startBenchServer({
+    dir,
+    port: PORT,
+    enrollSecret: SECRET,
+    nodeArgs: process.env['BENCH_SERVER_NODE_ARGS']?.split(' ').filter(Boolean) ?? [],
+    env: {
+      FLOTILLA_ENROLL_MAX_PENDING: '0',
+      FLOTILLA_VULN_SCAN_INTERVAL: '0',
+      FLOTILLA_AGENT_CONNECTIONS: String(agentConnections),
     },
-  );
-  process.on('exit', () => server.kill('SIGKILL'));
-  for (let i = 0; i < 150 && !existsSync(join(dir, 'tls', 'ca.pem')); i++) await sleep(200);
-  const ca = readFileSync(join(dir, 'tls', 'ca.pem'), 'utf8');
-  const admin = new FlotillaClient({ serverUrl: `https://127.0.0.1:${PORT}`, ca });
-  for (let i = 0; ; i++) {
-    try {
-      await admin.request('GET', '/healthz');
-      break;
-    } catch (e) {
-      if (i > 200) throw e;
-      await sleep(300);
-    }
-  }
-  await admin.setup({ email: 'bench@example.com', name: 'Bench', password: 'Benchmark-pass-1!' });
-  await admin.request('POST', '/api/v1/fleet/spec/enroll_secret', {
-    spec: { secrets: [{ secret: SECRET }] },
   });
   return server;
 }

@@ -20,17 +20,15 @@
  *      [--profile]
  * Writes bench/results/<time>-policy-checkins-<db>.json and .md.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { FlotillaClient } from '@flotilla/api';
+import { processCpuUs, ROOT, startBenchServer } from './bench-server.js';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
 const { values } = parseArgs({
   options: {
     db: { type: 'string', default: 'sqlite' },
@@ -66,60 +64,28 @@ if (values.db === 'postgres') {
   await admin.end();
   databaseUrl = `postgres://postgres@127.0.0.1:5432/${pgName}`;
 }
-const server: ChildProcess = spawn(
-  process.execPath,
-  [
+const { server, pid, ca, url, admin } = await startBenchServer({
+  dir,
+  port: PORT,
+  enrollSecret: SECRET,
+  nodeArgs: [
     ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'profiles')}`] : []),
-    // As `npm start` runs it: a larger young generation (fewer scavenges under load).
-    '--max-semi-space-size=64',
     ...(process.env['BENCH_SERVER_NODE_ARGS']?.split(' ').filter(Boolean) ?? []),
-    '--import',
-    'tsx',
-    join(ROOT, 'packages/cli/src/main.ts'),
-    'serve',
   ],
-  {
-    env: {
-      ...process.env,
-      FLOTILLA_DATA_DIR: dir,
-      FLOTILLA_PORT: String(PORT),
-      FLOTILLA_HOST: '127.0.0.1',
-      // Its hosts enroll all at once and never report software: no enroll pacing.
-      FLOTILLA_ENROLL_MAX_PENDING: '0',
-      FLOTILLA_LOG_LEVEL: 'warn',
-      FLOTILLA_POLICY_UPDATE_INTERVAL: String(POLICY_INTERVAL_S),
-      FLOTILLA_VULN_SCAN_INTERVAL: '0',
-      ...(databaseUrl ? { FLOTILLA_DATABASE_URL: databaseUrl } : {}),
-    },
-    stdio: ['ignore', process.env['BENCH_SERVER_STDOUT'] ? 'inherit' : 'ignore', 'inherit'],
+  env: {
+    // Its hosts enroll all at once and never report software: no enroll pacing.
+    FLOTILLA_ENROLL_MAX_PENDING: '0',
+    FLOTILLA_POLICY_UPDATE_INTERVAL: String(POLICY_INTERVAL_S),
+    FLOTILLA_VULN_SCAN_INTERVAL: '0',
+    ...(databaseUrl ? { FLOTILLA_DATABASE_URL: databaseUrl } : {}),
   },
-);
-const pid = server.pid!;
-// Never leave the server behind, whatever happens to this process.
-process.on('exit', () => server.kill('SIGKILL'));
-const url = `https://127.0.0.1:${PORT}`;
-for (let i = 0; i < 150 && !existsSync(join(dir, 'tls', 'ca.pem')); i++) await sleep(200);
-const ca = readFileSync(join(dir, 'tls', 'ca.pem'), 'utf8');
-const admin = new FlotillaClient({ serverUrl: url, ca });
-for (let i = 0; ; i++) {
-  try {
-    await admin.request('GET', '/healthz');
-    break;
-  } catch (e) {
-    if (i > 200) throw e;
-    await sleep(300);
-  }
-}
-await admin.setup({ email: 'bench@example.com', name: 'Bench', password: 'Benchmark-pass-1!' });
-await admin.request('POST', '/api/v1/fleet/spec/enroll_secret', {
-  spec: { secrets: [{ secret: SECRET }] },
+  stdout: process.env['BENCH_SERVER_STDOUT'] ? 'inherit' : 'ignore',
 });
 
 /** User+system CPU of the server process (µs), from its own /proc accounting. */
 function serverCpuUs(): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(x[11]) + Number(x[12])) * 10_000;
+  const { user, system } = processCpuUs(pid);
+  return user + system;
 }
 function serverRssMb(): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

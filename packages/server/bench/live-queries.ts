@@ -7,16 +7,14 @@
  * The server runs in its own process (HTTPS, SQLite); CPU comes from its /proc accounting.
  * Usage: node --import tsx packages/server/bench/live-queries.ts [--hosts 4000]
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { FlotillaClient } from '@flotilla/api';
+import { processCpuUs, ROOT, startBenchServer } from './bench-server.js';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
 const { values } = parseArgs({
   options: {
     hosts: { type: 'string', default: '4000' },
@@ -30,60 +28,24 @@ const HOSTS = Number(values.hosts);
 const READS = Number(values.reads);
 const PORT = Number(values.port);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const TICK_US = 1e4;
 const cpu = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    .slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2)
-    .split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_US;
+  const { user, system } = processCpuUs(pid);
+  return user + system;
 };
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-lqbench-'));
-const server = spawn(
-  process.execPath,
-  [
-    ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'profiles')}`] : []),
-    '--max-semi-space-size=64',
-    '--import',
-    'tsx',
-    join(ROOT, 'packages/cli/src/main.ts'),
-    'serve',
-  ],
-  {
-    env: {
-      ...process.env,
-      FLOTILLA_DATA_DIR: dir,
-      FLOTILLA_PORT: String(PORT),
-      FLOTILLA_HOST: '127.0.0.1',
-      // Its hosts enroll all at once and never report software: no enroll pacing.
-      FLOTILLA_ENROLL_MAX_PENDING: '0',
-      FLOTILLA_LOG_LEVEL: 'warn',
-      FLOTILLA_ENROLL_FAILURES_PER_MINUTE: '1000000',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
+const { server, ca, url, admin } = await startBenchServer({
+  dir,
+  port: PORT,
+  enrollSecret: 'lq-bench-secret',
+  nodeArgs: values.profile
+    ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'profiles')}`]
+    : [],
+  env: {
+    // Its hosts enroll all at once and never report software: no enroll pacing.
+    FLOTILLA_ENROLL_MAX_PENDING: '0',
+    FLOTILLA_ENROLL_FAILURES_PER_MINUTE: '1000000',
   },
-);
-process.on('exit', () => server.kill('SIGTERM'));
-for (let i = 0; i < 100 && !existsSync(join(dir, 'tls', 'ca.pem')); i++) await sleep(200);
-await sleep(1500);
-const ca = readFileSync(join(dir, 'tls', 'ca.pem'), 'utf8');
-const url = `https://127.0.0.1:${PORT}`;
-const admin = new FlotillaClient({ serverUrl: url, ca });
-for (let i = 0; ; i++) {
-  try {
-    await admin.setup({
-      email: 'bench@example.com',
-      name: 'Bench',
-      password: 'Live-bench-pass-1!',
-    });
-    break;
-  } catch (e) {
-    if (i > 50) throw e;
-    await sleep(300);
-  }
-}
-await admin.request('POST', '/api/v1/fleet/spec/enroll_secret', {
-  spec: { secrets: [{ secret: 'lq-bench-secret' }] },
 });
 const agent = new Agent({ keepAlive: true, ca, maxSockets: 64 });
 const post = (path: string, body: string) =>

@@ -500,6 +500,8 @@ const result = {
     policy_update_interval_s: POLICY_INTERVAL_S,
     // A V8 profiler in the server costs CPU: such figures are not comparable with others.
     profiled: values.profile === true,
+    // The server's policy_write_thread_nice (its default unless set in the environment).
+    policy_writer_niceness: Number(process.env['FLOTILLA_POLICY_WRITE_THREAD_NICE'] ?? 10),
   },
   windows,
   first_results: {

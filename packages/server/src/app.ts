@@ -216,7 +216,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
     config.osquery.policyUpdateIntervalS,
     clock,
     writerThread(config.osquery.policyWriteThread)
-      ? new ThreadResultsWriter(ds, log)
+      ? new ThreadResultsWriter(ds, log, config.osquery.policyWriteThreadNice)
       : new InlineResultsWriter(ds, log),
   );
   checkin.sources.push(policySource);

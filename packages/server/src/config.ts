@@ -32,6 +32,7 @@ export interface ServerConfig {
     readonly labelUpdateIntervalS: number;
     readonly policyUpdateIntervalS: number;
     readonly policyWriteThread: boolean;
+    readonly policyWriteThreadNice: number;
     readonly seenFlushIntervalMs: number;
     readonly ingestFlushIntervalMs: number;
     readonly maxBodyBytes: number;
@@ -200,6 +201,14 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'bool',
     def: 'true',
     help: 'On SQLite, write policy results in a worker thread with its own connection (false: on the main thread, in small slices)',
+  },
+  {
+    key: 'policy_write_thread_nice',
+    kind: 'int',
+    def: '10',
+    min: 0,
+    max: 19,
+    help: 'Niceness of the policy results writer thread (Linux), so that check-ins on the event loop get the CPU first while a new policy library’s first results are written (0: same priority)',
   },
   {
     key: 'agent_connections',
@@ -550,6 +559,7 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
       labelUpdateIntervalS: num('label_update_interval'),
       policyUpdateIntervalS: num('policy_update_interval'),
       policyWriteThread: v.get('policy_write_thread') as boolean,
+      policyWriteThreadNice: num('policy_write_thread_nice'),
       seenFlushIntervalMs: num('seen_flush_interval_ms'),
       ingestFlushIntervalMs: num('ingest_flush_interval_ms'),
       maxBodyBytes: num('max_body_bytes'),

@@ -40,7 +40,13 @@ export type FailureKind =
   'error_busy' | 'error_timeout' | 'error_http' | 'error_node_invalid' | 'error_network';
 
 export type AgentEvent =
-  'enrolled' | 'reenroll' | 'distributed_query' | 'scheduled_query' | 'log_lines' | FailureKind;
+  | 'enrolled'
+  | 'reenroll'
+  | 'distributed_query'
+  | 'scheduled_query'
+  | 'log_lines'
+  | 'connection_opened'
+  | FailureKind;
 
 export interface AgentOptions {
   host: SimHost;

@@ -10,8 +10,18 @@ export interface ConnectionPoolOptions {
   serverName?: string;
   /** Connections at most; requests beyond wait for one to come free. */
   maxSockets: number;
-  /** Which idle connection serves the next request: the newest (lifo) or the oldest (fifo). */
-  scheduling?: 'lifo' | 'fifo';
+  /** Called for every TLS connection opened (the simulator's statistics count them). */
+  onConnect?: () => void;
+  /**
+   * Where the TLS session to resume is kept: this pool's own by default; one store given to
+   * many pools resumes across them, as a pooling proxy's session cache does.
+   */
+  sessions?: TlsSessionStore;
+}
+
+/** The last TLS session a server gave, to resume on the next connection. */
+export interface TlsSessionStore {
+  session?: Buffer;
 }
 
 /** A raw HTTP/1.1 answer: status, and the body as text. */
@@ -234,11 +244,12 @@ export class ConnectionPool {
   private readonly idle: Connection[] = [];
   private readonly waiting: Pending[] = [];
   private readonly open = new Set<Connection>();
-  private session: Buffer | undefined;
+  private readonly sessions: TlsSessionStore;
   private destroyed = false;
 
   constructor(options: ConnectionPoolOptions) {
     this.options = options;
+    this.sessions = options.sessions ?? {};
   }
 
   /** Sends `head` (request line and headers, ending in a blank line) and `payload`. */
@@ -249,7 +260,7 @@ export class ConnectionPool {
         return;
       }
       const p: Pending = { head, payload, timeoutMs, resolve, reject };
-      const c = this.options.scheduling === 'fifo' ? this.idle.shift() : this.idle.pop();
+      const c = this.idle.pop();
       if (c !== undefined) c.send(p);
       else if (this.open.size < this.options.maxSockets) this.connect().send(p);
       else this.waiting.push(p);
@@ -257,7 +268,8 @@ export class ConnectionPool {
   }
 
   private connect(): Connection {
-    const c = new Connection(this, this.session);
+    this.options.onConnect?.();
+    const c = new Connection(this, this.sessions.session);
     this.open.add(c);
     return c;
   }
@@ -282,7 +294,7 @@ export class ConnectionPool {
 
   /** @internal */
   rememberSession(s: Buffer): void {
-    this.session = s;
+    this.sessions.session = s;
   }
 
   destroy(): void {

@@ -52,6 +52,9 @@ export function createSimulatedAgent(o: SimulatedAgentOptions): OsqueryAgent {
     timeoutMs: 16_000,
     version: OSQUERY_VERSION,
     ...(o.sharedAgent === undefined ? {} : { sharedAgent: o.sharedAgent }),
+    ...(o.observer === undefined
+      ? {}
+      : { onConnect: () => o.observer?.event('connection_opened') }),
   });
   return new OsqueryAgent({
     host,

@@ -16,10 +16,12 @@ export interface TransportOptions {
   timeoutMs: number;
   version: string;
   /**
-   * A keep-alive pool shared by many simulated hosts instead of one connection each, for
+   * A connection (pool) shared with other simulated hosts instead of one of its own, for
    * fleets larger than the server's open-file limit allows (as behind a pooling proxy).
    */
   sharedAgent?: ConnectionPool;
+  /** Called for every TLS connection this host opens. */
+  onConnect?: () => void;
 }
 
 export interface TransportResponse {
@@ -75,7 +77,7 @@ export class Transport {
         secureContext: this.options.secureContext,
         ...(this.options.serverName === undefined ? {} : { serverName: this.options.serverName }),
         maxSockets: 1,
-        scheduling: 'lifo',
+        ...(this.options.onConnect === undefined ? {} : { onConnect: this.options.onConnect }),
       });
       this.poolCreated = now;
     }

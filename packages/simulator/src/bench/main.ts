@@ -391,11 +391,12 @@ async function main(): Promise<void> {
           (metrics['flotilla_process_nodejs_eventloop_lag_max_seconds'] ?? NaN) * 1000,
         ),
         server_enrolls_in_flight: metrics['flotilla_enrolls_in_flight'] ?? NaN,
+        connections_opened: d?.events['connection_opened'] ?? 0,
       };
       timeline.push(t);
       tick = { ...now, stats };
       console.log(
-        `  storm ${t.t_s} s: ${done}/${N} inventoried, ${t.enrolled} enrolled, CPU server ${t.server_cpu_pct}% simulator ${t.simulator_cpu_pct}%, ${t.requests} requests (${t.enroll_requests} enroll), errors ${JSON.stringify(t.errors)} ${JSON.stringify(t.errors_by_endpoint)}, simulator lag ${t.simulator_loop_lag_ms} ms, server loop lag max ${t.server_loop_lag_max_ms} ms, ${t.server_enrolls_in_flight} enrolls in flight`,
+        `  storm ${t.t_s} s: ${done}/${N} inventoried, ${t.enrolled} enrolled, CPU server ${t.server_cpu_pct}% simulator ${t.simulator_cpu_pct}%, ${t.requests} requests (${t.enroll_requests} enroll), errors ${JSON.stringify(t.errors)} ${JSON.stringify(t.errors_by_endpoint)}, simulator lag ${t.simulator_loop_lag_ms} ms, server loop lag max ${t.server_loop_lag_max_ms} ms, ${t.server_enrolls_in_flight} enrolls in flight, ${t.connections_opened} connections opened`,
       );
     }
   }
@@ -522,6 +523,8 @@ interface FanoutTick {
   errors: number;
   simulator_loop_lag_ms: number;
   server_loop_lag_max_ms: number;
+  /** TLS connections the simulated hosts opened in the interval. */
+  connections_opened?: number;
 }
 
 /** What the fan-out samples while it waits: the server's pid and the simulator processes. */
@@ -592,11 +595,12 @@ async function liveFanout(
         server_loop_lag_max_ms: Math.round(
           (metrics['flotilla_process_nodejs_eventloop_lag_max_seconds'] ?? NaN) * 1000,
         ),
+        connections_opened: d?.events['connection_opened'] ?? 0,
       };
       timeline.push(t);
       tick = { ...now, stats };
       console.log(
-        `  fan-out ${t.t_s} s: ${responded}/${total} responded, CPU server ${t.server_cpu_pct}% simulator ${t.simulator_cpu_pct}% client ${t.streaming_client_cpu_pct}%, ${t.distributed_reads} reads, ${t.distributed_writes} writes (p50 ${t.distributed_write_p50_ms} p99 ${t.distributed_write_p99_ms} ms), ${t.errors} errors, simulator lag ${t.simulator_loop_lag_ms} ms, server loop lag max ${t.server_loop_lag_max_ms} ms`,
+        `  fan-out ${t.t_s} s: ${responded}/${total} responded, CPU server ${t.server_cpu_pct}% simulator ${t.simulator_cpu_pct}% client ${t.streaming_client_cpu_pct}%, ${t.distributed_reads} reads, ${t.distributed_writes} writes (p50 ${t.distributed_write_p50_ms} p99 ${t.distributed_write_p99_ms} ms), ${t.errors} errors, simulator lag ${t.simulator_loop_lag_ms} ms, server loop lag max ${t.server_loop_lag_max_ms} ms, ${t.connections_opened} connections opened`,
       );
     }
   })();
@@ -771,6 +775,8 @@ interface StormTick {
   /** The server's longest event-loop delay since the previous tick (prom-client resets it). */
   server_loop_lag_max_ms: number;
   server_enrolls_in_flight: number;
+  /** TLS connections the simulated hosts opened in the interval. */
+  connections_opened?: number;
 }
 
 type Result = {
@@ -852,26 +858,26 @@ function markdown(r: Result): string {
     '',
     'The enrollment storm every ~5 s (CPU in % of one core; requests and failures in the interval; simulator lag: how late its timers fired, summed over its threads):',
     '',
-    '| s | inventoried | enrolled | server CPU | simulator CPU | requests | enrolls | failed (by endpoint) | simulator lag ms | server loop lag max ms |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| s | inventoried | enrolled | server CPU | simulator CPU | requests | enrolls | failed (by endpoint) | simulator lag ms | server loop lag max ms | connections opened |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...r.enrollment_storm.timeline.map(
       (t) =>
         `| ${t.t_s} | ${t.inventoried} | ${t.enrolled} | ${t.server_cpu_pct}% | ${t.simulator_cpu_pct}% | ${t.requests} | ${t.enroll_requests} | ${
           Object.entries(t.errors_by_endpoint)
             .map(([k, v]) => `${k} ${v}`)
             .join(', ') || '0'
-        } | ${t.simulator_loop_lag_ms} | ${f(t.server_loop_lag_max_ms, 0)} |`,
+        } | ${t.simulator_loop_lag_ms} | ${f(t.server_loop_lag_max_ms, 0)} | ${t.connections_opened ?? ''} |`,
     ),
     '',
     ...(r.live_query_fanout.timeline?.length
       ? [
           'The live-query fan-out every ~2 s (CPU in % of one core; requests as the agents counted them in the interval):',
           '',
-          '| s | responded | server CPU | simulator CPU | streaming client CPU | reads | writes | write p50 / p99 ms | errors | simulator lag ms | server loop lag max ms |',
-          '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+          '| s | responded | server CPU | simulator CPU | streaming client CPU | reads | writes | write p50 / p99 ms | errors | simulator lag ms | server loop lag max ms | connections opened |',
+          '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
           ...r.live_query_fanout.timeline.map(
             (t) =>
-              `| ${t.t_s} | ${t.responded} | ${t.server_cpu_pct}% | ${t.simulator_cpu_pct}% | ${t.streaming_client_cpu_pct}% | ${t.distributed_reads} | ${t.distributed_writes} | ${f(t.distributed_write_p50_ms)} / ${f(t.distributed_write_p99_ms)} | ${t.errors} | ${t.simulator_loop_lag_ms} | ${f(t.server_loop_lag_max_ms, 0)} |`,
+              `| ${t.t_s} | ${t.responded} | ${t.server_cpu_pct}% | ${t.simulator_cpu_pct}% | ${t.streaming_client_cpu_pct}% | ${t.distributed_reads} | ${t.distributed_writes} | ${f(t.distributed_write_p50_ms)} / ${f(t.distributed_write_p99_ms)} | ${t.errors} | ${t.simulator_loop_lag_ms} | ${f(t.server_loop_lag_max_ms, 0)} | ${t.connections_opened ?? ''} |`,
           ),
           '',
         ]

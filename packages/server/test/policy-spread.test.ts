@@ -93,3 +93,67 @@ describe('new policies are spread over a fleet that never reported any', () => {
     expect(asked([host(2001)])).toBe(1);
   });
 });
+
+/**
+ * A library of many policies is spread by its first results too: 50 new policies over 2,000
+ * hosts are 100,000 results, asked at ~10,000 results (200 hosts) a second, over 10 s.
+ */
+describe('a new library of 50 policies is spread by its first results', () => {
+  let db: TestDatabase;
+  let ds: Datastore;
+  let now = 1_000_000_000;
+  let source: PolicyQuerySource;
+  const fleet = Array.from({ length: 2000 }, (_, i) => host(i + 1));
+  const asked = (hosts: HostRuntime[]) =>
+    hosts.filter((h) => Object.keys(source.pending(h, now) ?? {}).length === 50).length;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('sqlite');
+    ds = db.open();
+    await ds.migrate();
+    const clock = () => now;
+    source = new PolicyQuerySource(
+      ds,
+      new WriteBatcher(ds, log, 1000, 50, clock),
+      new LocalBus(),
+      log,
+      3600,
+      clock,
+    );
+    await source.start();
+  });
+  afterAll(async () => {
+    await source.stop();
+    await ds.db.destroy();
+    await db.drop();
+  });
+
+  it('asks ~200 hosts a second, every host all 50 once, the last by the tenth second', async () => {
+    expect(asked(fleet)).toBe(0);
+    for (let i = 0; i < 50; i++)
+      await ds.policies.create(
+        {
+          name: `hardening check ${i}`,
+          query: `SELECT 1 FROM osquery_info WHERE ${i} = ${i}`,
+          description: '',
+          resolution: '',
+          platform: '',
+          critical: false,
+          teamId: null,
+          authorId: null,
+        },
+        now,
+      );
+    await source.reload();
+    now += 1000;
+    const first = asked(fleet);
+    expect(first).toBeGreaterThan(100);
+    expect(first).toBeLessThan(320);
+    now += 4000; // half way
+    const byFive = first + asked(fleet);
+    expect(byFive).toBeGreaterThan(850);
+    expect(byFive).toBeLessThan(1150);
+    now += 5100; // past the 10 s spread
+    expect(byFive + asked(fleet)).toBe(fleet.length);
+  });
+});

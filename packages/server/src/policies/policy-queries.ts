@@ -19,8 +19,10 @@ const LABEL_REFRESH_MS = 10_000;
 const RECONCILE_MS = 10 * 60_000;
 /** New or edited policies are asked of at most about this many hosts per second… */
 const CHANGE_ASKS_PER_S = 500;
+/** …and bring at most about this many first results per second (hosts × new policies)… */
+const CHANGE_RESULTS_PER_S = 10_000;
 /** …spread over at most this long. */
-const CHANGE_SPREAD_MAX_MS = 120_000;
+const CHANGE_SPREAD_MAX_MS = 180_000;
 /** An unanswered ask is repeated after this long. */
 const ASK_DEBOUNCE_MS = 60_000;
 
@@ -204,18 +206,24 @@ export class PolicyQuerySource implements QuerySource {
   }
 
   /**
-   * New or edited policies reach a large fleet at CHANGE_ASKS_PER_S hosts per second, each
-   * host at its own offset (by id) after the change: asking every host at its next check-in
-   * made 20,000 hosts report 50 new policies within one 10-second interval, a burst whose
-   * requests alone took half of the event loop. Up to that many hosts, everyone is asked at
-   * once.
+   * New or edited policies reach a large fleet at CHANGE_ASKS_PER_S hosts and about
+   * CHANGE_RESULTS_PER_S first results per second, each host at its own offset (by id) after
+   * the change: asking every host at its next check-in made 20,000 hosts report 50 new
+   * policies within one 10-second interval, a burst whose requests alone took half of the
+   * event loop, and 500 hosts per second (25,000 first results) still raised check-in p99 by
+   * ~1.8 ms. A small fleet or a single new policy is asked at once.
    */
   private changeReady(host: HostRuntime, now: number): boolean {
-    const spreadMs = Math.min(CHANGE_SPREAD_MAX_MS, (this.maxHostId / CHANGE_ASKS_PER_S) * 1000);
-    if (spreadMs < 1000) return true;
     let oldest = Infinity;
+    let changed = 0;
     for (const p of this.policies)
-      if (p.loadedAt > host.policyUpdatedAt && p.loadedAt < oldest) oldest = p.loadedAt;
+      if (p.loadedAt > host.policyUpdatedAt) {
+        changed++;
+        if (p.loadedAt < oldest) oldest = p.loadedAt;
+      }
+    const perSecond = Math.min(CHANGE_ASKS_PER_S, CHANGE_RESULTS_PER_S / Math.max(1, changed));
+    const spreadMs = Math.min(CHANGE_SPREAD_MAX_MS, (this.maxHostId / perSecond) * 1000);
+    if (spreadMs < 1000) return true;
     const offset = ((Math.imul(host.id, 2654435761) >>> 0) / 2 ** 32) * spreadMs;
     return now >= oldest + offset;
   }

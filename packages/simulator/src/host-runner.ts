@@ -22,8 +22,8 @@ export interface RunnerSettings {
   /** Hosts start spread evenly over this many seconds. */
   startSpreadSeconds: number;
   /**
-   * At most this many connections for this runner's hosts together (hosts then share them,
-   * each always the same one); unset: one connection per host, as osquery keeps.
+   * At most this many connections for this runner's hosts together (a shared keep-alive
+   * pool); unset: one connection per host, as osquery keeps.
    */
   maxConnections?: number;
 }
@@ -37,41 +37,29 @@ export interface HostSlot {
 /**
  * Runs a set of simulated hosts in this thread: one SQL engine per platform, one parsed
  * CA, one statistics collector, one keep-alive connection per host.
- *
- * Past `maxConnections` hosts share connections as behind a pooling proxy, but each host
- * always goes through the same one (host i: connection i mod C), opened at its first request
- * and kept. A pool that opened connections on demand grew when requests piled up: in a
- * 20,000-host fan-out, where each host's answer waits while the simulator runs the others'
- * queries, it opened ~4,400 TLS connections in 17 s, and new connections were ~45 % of the
- * simulator's CPU (a real fleet's hosts hold theirs).
  */
 export class HostRunner {
   readonly stats = new StatsCollector();
   private readonly agents: OsqueryAgent[] = [];
   private readonly engines = new EngineSet();
-  private readonly shared: ConnectionPool[] = [];
+  private readonly pool: ConnectionPool | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
 
   constructor(settings: RunnerSettings, slots: readonly HostSlot[]) {
     const secureContext = createSecureContext({ ca: settings.caPem });
     const spreadMs = settings.startSpreadSeconds * 1000;
     const max = settings.maxConnections;
-    if (max !== undefined && max < slots.length) {
-      // One session cache for them all, as a proxy resumes its upstream sessions.
-      const sessions = {};
-      for (let i = 0; i < Math.max(1, max); i++)
-        this.shared.push(
-          new ConnectionPool({
+    this.pool =
+      max !== undefined && max < slots.length
+        ? new ConnectionPool({
             server: new URL(settings.server),
             secureContext,
-            maxSockets: 1,
-            sessions,
+            maxSockets: max,
+            scheduling: 'fifo',
             onConnect: () => this.stats.event('connection_opened'),
-          }),
-        );
-    }
-    for (const [i, slot] of slots.entries()) {
-      const sharedAgent = this.shared[i % Math.max(1, this.shared.length)];
+          })
+        : undefined;
+    for (const slot of slots) {
       this.agents.push(
         createSimulatedAgent({
           profile: slot.profile,
@@ -85,7 +73,7 @@ export class HostRunner {
           suspiciousRate: settings.suspiciousRate,
           observer: this.stats,
           engines: this.engines,
-          ...(sharedAgent ? { sharedAgent } : {}),
+          ...(this.pool ? { sharedAgent: this.pool } : {}),
           // Spread by a hash of the index so neighbours do not start together.
           startDelayMs:
             spreadMs === 0
@@ -114,7 +102,7 @@ export class HostRunner {
   stop(): void {
     if (this.lagTimer) clearInterval(this.lagTimer);
     for (const agent of this.agents) agent.stop();
-    for (const pool of this.shared) pool.destroy();
+    this.pool?.destroy();
     this.engines.close();
   }
 

@@ -10,18 +10,10 @@ export interface ConnectionPoolOptions {
   serverName?: string;
   /** Connections at most; requests beyond wait for one to come free. */
   maxSockets: number;
+  /** Which idle connection serves the next request: the newest (lifo) or the oldest (fifo). */
+  scheduling?: 'lifo' | 'fifo';
   /** Called for every TLS connection opened (the simulator's statistics count them). */
   onConnect?: () => void;
-  /**
-   * Where the TLS session to resume is kept: this pool's own by default; one store given to
-   * many pools resumes across them, as a pooling proxy's session cache does.
-   */
-  sessions?: TlsSessionStore;
-}
-
-/** The last TLS session a server gave, to resume on the next connection. */
-export interface TlsSessionStore {
-  session?: Buffer;
 }
 
 /** A raw HTTP/1.1 answer: status, and the body as text. */
@@ -244,12 +236,11 @@ export class ConnectionPool {
   private readonly idle: Connection[] = [];
   private readonly waiting: Pending[] = [];
   private readonly open = new Set<Connection>();
-  private readonly sessions: TlsSessionStore;
+  private session: Buffer | undefined;
   private destroyed = false;
 
   constructor(options: ConnectionPoolOptions) {
     this.options = options;
-    this.sessions = options.sessions ?? {};
   }
 
   /** Sends `head` (request line and headers, ending in a blank line) and `payload`. */
@@ -260,7 +251,7 @@ export class ConnectionPool {
         return;
       }
       const p: Pending = { head, payload, timeoutMs, resolve, reject };
-      const c = this.idle.pop();
+      const c = this.options.scheduling === 'fifo' ? this.idle.shift() : this.idle.pop();
       if (c !== undefined) c.send(p);
       else if (this.open.size < this.options.maxSockets) this.connect().send(p);
       else this.waiting.push(p);
@@ -269,7 +260,7 @@ export class ConnectionPool {
 
   private connect(): Connection {
     this.options.onConnect?.();
-    const c = new Connection(this, this.sessions.session);
+    const c = new Connection(this, this.session);
     this.open.add(c);
     return c;
   }
@@ -294,7 +285,7 @@ export class ConnectionPool {
 
   /** @internal */
   rememberSession(s: Buffer): void {
-    this.sessions.session = s;
+    this.session = s;
   }
 
   destroy(): void {

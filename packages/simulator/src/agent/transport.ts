@@ -77,6 +77,7 @@ export class Transport {
         secureContext: this.options.secureContext,
         ...(this.options.serverName === undefined ? {} : { serverName: this.options.serverName }),
         maxSockets: 1,
+        scheduling: 'lifo',
         ...(this.options.onConnect === undefined ? {} : { onConnect: this.options.onConnect }),
       });
       this.poolCreated = now;

@@ -28,7 +28,7 @@ const USAGE = `npm run bench -- [options]
   --redis                use the Redis bus at 127.0.0.1:6379
   --storm-timeout S      give up waiting for the enrollment storm after S seconds (default 600)
   --port P               server port (default 18600; the baseline uses P+1)
-  --max-connections C    hosts share C keep-alive connections (default: past 18,000 hosts)
+  --max-connections C    hosts share C keep-alive connections (default: 6,000 past 18,000 hosts)
   --fleet-processes K    simulator processes (default: one per 9,500 hosts)
   --ramp R               hosts start at R per second in all (default 500/s, over 60 s at most)
   --sim-nice K           scheduling niceness of the simulator processes (default 10; 0: none)
@@ -104,9 +104,20 @@ async function waitFor(url: string, ca: string | undefined, ms = 60_000): Promis
 const HOSTS_PER_PROCESS = 9_500;
 /**
  * The server is one process too: past this many hosts they share keep-alive connections
- * (`--max-connections`, split over the simulator processes) instead of holding one each.
+ * (`--max-connections`, split over the simulator processes) instead of holding one each…
  */
 const SERVER_SOCKETS = 18_000;
+/**
+ * …at most this many by default, opened as requests need them and kept, as a pooling proxy's
+ * upstream connections. A 20,000-host storm opens ~5,600. With up to 18,000 the pool kept
+ * growing whenever requests piled up in the simulator: ~4,400 more TLS connections during one
+ * fan-out (`…T02-19-35-870Z…`), ~45 % of the simulator's CPU meanwhile. Giving each host a
+ * connection of its own instead (host i: i mod C) cost the storm its speed both ways: with
+ * 18,000 the server made ~12,400 more handshakes (141.4 s, `…T02-28-07-284Z…`); with 6,000,
+ * hosts queued behind other hosts' enrolls held in the enroll gate (137.0 s,
+ * `…T02-35-09-343Z…`).
+ */
+const PROXY_CONNECTIONS = 6_000;
 
 /** Parent to fleet child: stop, or send cumulative stats taken now (answered with the id). */
 type ToChild = 'stop' | { type: 'stats'; id: number };
@@ -166,16 +177,26 @@ function startFleetProcesses(
   cpu: () => number;
   /** When the first and the last process had all their hosts started (Date.now()). */
   started: Promise<{ first: number; last: number }>;
+  /** Connections the hosts share at most (null: one per host). */
+  sharedConnections: number | null;
 } {
   const processes = Number(
     values['fleet-processes'] ?? Math.max(1, Math.ceil(hosts / HOSTS_PER_PROCESS)),
   );
   const per = Math.ceil(hosts / processes);
-  const budget = Number(values['max-connections'] ?? SERVER_SOCKETS);
-  const pooled = hosts > budget ? Math.floor(budget / processes) : undefined;
+  const given = values['max-connections'];
+  const shared =
+    given !== undefined
+      ? hosts > Number(given)
+        ? Number(given)
+        : undefined
+      : hosts > SERVER_SOCKETS
+        ? PROXY_CONNECTIONS
+        : undefined;
+  const pooled = shared === undefined ? undefined : Math.floor(shared / processes);
   if (pooled !== undefined)
     console.log(
-      `  ${hosts} hosts share ${pooled * processes} keep-alive connections (server open-file limit)`,
+      `  ${hosts} hosts share ${pooled * processes} keep-alive connections, (server open-file limit)`,
     );
   const children: ChildProcess[] = [];
   const last: Array<FleetStats | undefined> = [];
@@ -256,6 +277,7 @@ function startFleetProcesses(
       child.send({ type: 'stats', id } satisfies ToChild);
     });
   return {
+    sharedConnections: pooled === undefined ? null : pooled * processes,
     stats: async () => {
       const id = nextId++;
       return sum(await Promise.all(children.map((c, i) => fresh(c, i, id))));
@@ -458,6 +480,7 @@ async function main(): Promise<void> {
       // A V8 profiler in the server (or simulator) costs CPU: its figures are not comparable.
       profiled: { server: values.profile === true, simulator: values['profile-fleet'] === true },
       simulator_nice: Number(values['sim-nice']),
+      shared_connections: fleet.sharedConnections,
     },
     enrollment_storm: {
       simulator_boot_seconds: bootSeconds,
@@ -788,6 +811,8 @@ type Result = {
     profiled: { server: boolean; simulator: boolean };
     /** Niceness of the simulator processes (absent in runs before it was set). */
     simulator_nice?: number;
+    /** Connections the hosts shared at most, opened as needed (null: one per host). */
+    shared_connections?: number | null;
   };
   enrollment_storm: {
     simulator_boot_seconds: number;
@@ -827,7 +852,10 @@ function markdown(r: Result): string {
           '',
         ]
       : []),
-    `Simulator processes at niceness ${r.config.simulator_nice ?? 0} (the server at 0), on the same cores.`,
+    `Simulator processes at niceness ${r.config.simulator_nice ?? 0} (the server at 0), on the same cores.` +
+      (r.config.shared_connections
+        ? ` The hosts shared at most ${r.config.shared_connections} keep-alive connections, opened as needed (as behind a pooling proxy).`
+        : ' Every host kept its own connection.'),
     '',
     '| measure | value |',
     '| --- | --- |',

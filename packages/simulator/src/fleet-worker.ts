@@ -6,7 +6,8 @@ import type { HostSlot, RunnerSettings } from './host-runner.js';
  * Messages between runFleet and its workers. A snapshot answer carries the id it was asked
  * with, so two questions in flight (a periodic report, a window boundary) are not mixed up.
  */
-export type ToWorker = { type: 'snapshot'; id: number } | { type: 'stop'; id: number };
+export type ToWorker =
+  { type: 'snapshot'; id: number } | { type: 'warm'; id: number } | { type: 'stop'; id: number };
 export type FromWorker =
   | { type: 'started'; id: -1 }
   | { type: 'snapshot'; id: number; snapshot: ReturnType<HostRunner['snapshot']> }
@@ -18,7 +19,8 @@ runner.start();
 parentPort?.postMessage({ type: 'started', id: -1 } satisfies FromWorker);
 
 parentPort?.on('message', (msg: ToWorker) => {
-  if (msg.type === 'snapshot') {
+  if (msg.type === 'warm') runner.warm();
+  if (msg.type === 'snapshot' || msg.type === 'warm') {
     parentPort?.postMessage({
       type: 'snapshot',
       id: msg.id,

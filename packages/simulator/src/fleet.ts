@@ -102,6 +102,11 @@ export interface RunningFleet {
   /** Stops every host and resolves to the final statistics. */
   stop(): Promise<FleetStats>;
   /**
+   * With `maxConnections`: opens every shared connection now (they are otherwise opened as
+   * requests need them), as a fleet whose hosts all hold their connections.
+   */
+  warm(): Promise<void>;
+  /**
    * Resolves (to Date.now() then) once every worker has built its hosts and started them:
    * from here on hosts begin, spread over `startSpreadSeconds`. Before it, the simulator is
    * still booting (loading profiles, building thousands of hosts), not loading the server.
@@ -148,12 +153,14 @@ export function startFleet(options: FleetOptions): RunningFleet {
 
   let snapshots: () => Promise<StatsSnapshot[]>;
   let stopRunners: () => Promise<StatsSnapshot[]>;
+  let warmRunners: () => Promise<unknown>;
   let hostsStarted: Promise<number>;
   if (workerCount === 0) {
     const runner = new HostRunner(settings, slots);
     runner.start();
     hostsStarted = Promise.resolve(Date.now());
     snapshots = () => Promise.resolve([runner.snapshot()]);
+    warmRunners = () => Promise.resolve(runner.warm());
     stopRunners = () => {
       runner.stop();
       return Promise.resolve([runner.snapshot()]);
@@ -204,6 +211,7 @@ export function startFleet(options: FleetOptions): RunningFleet {
       );
     };
     snapshots = () => ask('snapshot');
+    warmRunners = () => ask('warm');
     stopRunners = async () => {
       const last = await ask('stop');
       await Promise.all(workers.map((w) => w.terminate()));
@@ -223,6 +231,9 @@ export function startFleet(options: FleetOptions): RunningFleet {
   return {
     started: hostsStarted,
     stats: async () => stopped ?? summarize(await snapshots(), elapsed()),
+    warm: async () => {
+      await warmRunners();
+    },
     stop: () => {
       if (timer !== undefined) clearInterval(timer);
       stopped ??= stopRunners().then((s) => summarize(s, elapsed()));

@@ -99,6 +99,11 @@ export class HostRunner {
     this.lagTimer.unref();
   }
 
+  /** Opens every shared connection the hosts may use (see ConnectionPool.warm). */
+  warm(): number {
+    return this.pool?.warm() ?? 0;
+  }
+
   stop(): void {
     if (this.lagTimer) clearInterval(this.lagTimer);
     for (const agent of this.agents) agent.stop();

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { createSecureContext, createServer as createTlsServer } from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseResponse } from '../src/agent/connection-pool.js';
+import { ConnectionPool, parseResponse } from '../src/agent/connection-pool.js';
 import { Transport } from '../src/agent/transport.js';
 import { FakeOsqueryServer } from './helpers/fake-osquery-server.js';
 import { makeTlsFixture } from './helpers/tls-fixture.js';
@@ -140,5 +140,38 @@ describe('parseResponse', () => {
     const full = Buffer.from(text);
     expect(parseResponse(full.subarray(0, full.length - 2))).toBeUndefined();
     expect(parseResponse(full)).toEqual({ status: 200, body: '{"a":"b"}', close: true });
+  });
+});
+
+describe('a shared pool warmed up front', () => {
+  it('opens every connection once, then cycles requests over them without opening more', async () => {
+    server = new FakeOsqueryServer(tls);
+    await server.listen();
+    let opened = 0;
+    const pool = new ConnectionPool({
+      server: new URL(server.url),
+      secureContext: createSecureContext({ ca: tls.caPem }),
+      maxSockets: 4,
+      scheduling: 'fifo',
+      onConnect: () => opened++,
+    });
+    try {
+      expect(pool.warm()).toBe(4);
+      expect(opened).toBe(4);
+      const head = (n: number) =>
+        `POST /api/v1/osquery/config HTTP/1.1\r\nHost: x\r\nContent-Length: ${String(n).length}\r\n\r\n`;
+      for (let i = 0; i < 8; i++) {
+        const r = await pool.request(head(i), Buffer.from(String(i)), 2000);
+        expect(r.status).toBe(200);
+      }
+      expect(pool.warm()).toBe(0);
+      expect(opened).toBe(4);
+      // Oldest idle first: the 8 requests went round all 4 connections, twice.
+      const ports = server.requests.map((r) => r.remotePort);
+      expect(new Set(ports).size).toBe(4);
+      expect(ports.slice(4)).toEqual(ports.slice(0, 4));
+    } finally {
+      pool.destroy();
+    }
   });
 });

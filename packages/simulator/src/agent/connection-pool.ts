@@ -258,6 +258,19 @@ export class ConnectionPool {
     });
   }
 
+  /**
+   * Opens connections up to `maxSockets` now, idle until requests come: the state of a fleet
+   * whose every host already holds its connection. Returns how many it opened.
+   */
+  warm(): number {
+    let opened = 0;
+    while (!this.destroyed && this.open.size < this.options.maxSockets) {
+      this.idle.push(this.connect());
+      opened++;
+    }
+    return opened;
+  }
+
   private connect(): Connection {
     this.options.onConnect?.();
     const c = new Connection(this, this.session);

@@ -28,7 +28,7 @@ const USAGE = `npm run bench -- [options]
   --redis                use the Redis bus at 127.0.0.1:6379
   --storm-timeout S      give up waiting for the enrollment storm after S seconds (default 600)
   --port P               server port (default 18600; the baseline uses P+1)
-  --max-connections C    hosts share C keep-alive connections (default: 6,000 past 18,000 hosts)
+  --max-connections C    hosts share C keep-alive connections (default: past 18,000 hosts)
   --fleet-processes K    simulator processes (default: one per 9,500 hosts)
   --ramp R               hosts start at R per second in all (default 500/s, over 60 s at most)
   --sim-nice K           scheduling niceness of the simulator processes (default 10; 0: none)
@@ -108,19 +108,20 @@ const HOSTS_PER_PROCESS = 9_500;
  */
 const SERVER_SOCKETS = 18_000;
 /**
- * …at most this many by default, opened as requests need them and kept, as a pooling proxy's
- * upstream connections. A 20,000-host storm opens ~5,600. With up to 18,000 the pool kept
- * growing whenever requests piled up in the simulator: ~4,400 more TLS connections during one
- * fan-out (`…T02-19-35-870Z…`), ~45 % of the simulator's CPU meanwhile. Giving each host a
- * connection of its own instead (host i: i mod C) cost the storm its speed both ways: with
- * 18,000 the server made ~12,400 more handshakes (141.4 s, `…T02-28-07-284Z…`); with 6,000,
- * hosts queued behind other hosts' enrolls held in the enroll gate (137.0 s,
- * `…T02-35-09-343Z…`).
+ * After the storm the simulator opens every shared connection (`fleet.warm`), as a real fleet's
+ * hosts all hold theirs, before the steady window and the fan-out. Opened only as requests
+ * needed them, a 20,000-host storm left ~5,600 open, and during the fan-out (each host's answer
+ * waiting while the simulator ran the others' queries) the pool opened ~4,400 more TLS
+ * connections in 17 s, ~45 % of the simulator's CPU meanwhile (`…T02-19-35-870Z…`, whose
+ * timelines count connections opened per interval). Two alternatives were measured and
+ * dropped: each host always on the same connection (host i: i mod C) made the storm open one
+ * per host at its start (141.4 s with C = 18,000, `…T02-28-07-284Z…`), and at C = 6,000 hosts
+ * queued behind other hosts' enrolls held in the enroll gate (137.0 s, `…T02-35-09-343Z…`).
  */
-const PROXY_CONNECTIONS = 6_000;
+const WARM_SETTLE_MS = 30_000;
 
 /** Parent to fleet child: stop, or send cumulative stats taken now (answered with the id). */
-type ToChild = 'stop' | { type: 'stats'; id: number };
+type ToChild = 'stop' | 'warm' | { type: 'stats'; id: number };
 /** Fleet child to parent: a periodic report, an answer to `stats`, or the final stats. */
 type FromChild =
   | { type: 'started'; at: number; stats?: undefined }
@@ -158,7 +159,8 @@ function fleetChild(): void {
   // The parent went away (crashed, killed): stop cleanly, so a --cpu-prof profile is written.
   process.on('disconnect', () => void fleet.stop().then(() => process.exit(0)));
   process.on('message', (m: ToChild) => {
-    if (m === 'stop')
+    if (m === 'warm') void fleet.warm();
+    else if (m === 'stop')
       void fleet.stop().then((stats) => send({ type: 'final', stats }, () => process.exit(0)));
     else void fleet.stats().then((stats) => send({ type: 'stats', id: m.id, stats }));
   });
@@ -179,21 +181,15 @@ function startFleetProcesses(
   started: Promise<{ first: number; last: number }>;
   /** Connections the hosts share at most (null: one per host). */
   sharedConnections: number | null;
+  /** Opens every shared connection now (see WARM_SETTLE_MS). */
+  warm: () => void;
 } {
   const processes = Number(
     values['fleet-processes'] ?? Math.max(1, Math.ceil(hosts / HOSTS_PER_PROCESS)),
   );
   const per = Math.ceil(hosts / processes);
-  const given = values['max-connections'];
-  const shared =
-    given !== undefined
-      ? hosts > Number(given)
-        ? Number(given)
-        : undefined
-      : hosts > SERVER_SOCKETS
-        ? PROXY_CONNECTIONS
-        : undefined;
-  const pooled = shared === undefined ? undefined : Math.floor(shared / processes);
+  const budget = Number(values['max-connections'] ?? SERVER_SOCKETS);
+  const pooled = hosts > budget ? Math.floor(budget / processes) : undefined;
   if (pooled !== undefined)
     console.log(
       `  ${hosts} hosts share ${pooled * processes} keep-alive connections, (server open-file limit)`,
@@ -287,6 +283,9 @@ function startFleetProcesses(
       first: Math.min(...at),
       last: Math.max(...at),
     })),
+    warm: () => {
+      for (const c of children) c.send('warm' satisfies ToChild);
+    },
     stop: async () => {
       for (const c of children) c.send('stop' satisfies ToChild);
       return sum(await Promise.all(finals));
@@ -430,6 +429,16 @@ async function main(): Promise<void> {
 
   // Steady state: let the fleet settle, then measure a window. Its requests, errors and
   // latencies are the simulators' counters at its end minus those at its start.
+  // Shared connections: open them all now, as a real fleet's hosts hold theirs, then settle.
+  let warmed: number | null = null;
+  if (fleet.sharedConnections !== null) {
+    const before = await fleet.stats();
+    fleet.warm();
+    await sleep(WARM_SETTLE_MS);
+    const after = await fleet.stats();
+    warmed = (after?.events['connection_opened'] ?? 0) - (before?.events['connection_opened'] ?? 0);
+    console.log(`  warmed: opened ${warmed} more shared connections`);
+  }
   await sleep(15_000);
   const windowStart = await fleet.stats();
   const before = { cpu: cpuMicros(pid), at: Date.now() };
@@ -481,6 +490,8 @@ async function main(): Promise<void> {
       profiled: { server: values.profile === true, simulator: values['profile-fleet'] === true },
       simulator_nice: Number(values['sim-nice']),
       shared_connections: fleet.sharedConnections,
+      // All opened after the storm (this many were not yet), before the steady window.
+      shared_connections_warmed: warmed,
     },
     enrollment_storm: {
       simulator_boot_seconds: bootSeconds,
@@ -811,8 +822,10 @@ type Result = {
     profiled: { server: boolean; simulator: boolean };
     /** Niceness of the simulator processes (absent in runs before it was set). */
     simulator_nice?: number;
-    /** Connections the hosts shared at most, opened as needed (null: one per host). */
+    /** Connections the hosts shared at most (null: one per host). */
     shared_connections?: number | null;
+    /** How many of them were opened after the storm, before the steady window. */
+    shared_connections_warmed?: number | null;
   };
   enrollment_storm: {
     simulator_boot_seconds: number;
@@ -854,7 +867,7 @@ function markdown(r: Result): string {
       : []),
     `Simulator processes at niceness ${r.config.simulator_nice ?? 0} (the server at 0), on the same cores.` +
       (r.config.shared_connections
-        ? ` The hosts shared at most ${r.config.shared_connections} keep-alive connections, opened as needed (as behind a pooling proxy).`
+        ? ` The hosts shared ${r.config.shared_connections} keep-alive connections (as behind a pooling proxy), opened as requests needed them during the storm and all of them after it${r.config.shared_connections_warmed == null ? '' : ` (${r.config.shared_connections_warmed} then)`}, before the steady window.`
         : ' Every host kept its own connection.'),
     '',
     '| measure | value |',
@@ -876,7 +889,7 @@ function markdown(r: Result): string {
         ]
       : []),
     '',
-    `Latency in the steady window (${f(r.config.steady_window_s)} s, from 15 s after every host was inventoried; nothing from before it), as the simulated agents measured it:`,
+    `Latency in the steady window (${f(r.config.steady_window_s)} s, from ${r.config.shared_connections_warmed == null ? 15 : 45} s after every host was inventoried; nothing from before it), as the simulated agents measured it:`,
     '',
     ...latencyTable(s.latency_ms),
     '',

@@ -24,6 +24,29 @@ const host = (id: number, policyUpdatedAt = 0): HostRuntime => ({
   seenAt: 0,
 });
 
+/** A policy source on a fresh SQLite database, with a clock the test moves. */
+async function openSource(clock: () => number) {
+  const db = await createTestDatabase('sqlite');
+  const ds = db.open();
+  await ds.migrate();
+  const source = new PolicyQuerySource(
+    ds,
+    new WriteBatcher(ds, log, 1000, 50, clock),
+    new LocalBus(),
+    log,
+    3600,
+    clock,
+  );
+  await source.start();
+  return { db, ds, source };
+}
+
+async function closeSource(db: TestDatabase, ds: Datastore, source: PolicyQuerySource) {
+  await source.stop();
+  await ds.db.destroy();
+  await db.drop();
+}
+
 /**
  * A fleet's first policies reach it at about 500 hosts a second (2,000 hosts: over 4 s), not
  * all at the next check-in: hosts that never reported used to count as "due" by the interval
@@ -39,25 +62,9 @@ describe('new policies are spread over a fleet that never reported any', () => {
     hosts.filter((h) => source.pending(h, now)?.[`${POLICY_PREFIX}1`] !== undefined).length;
 
   beforeAll(async () => {
-    db = await createTestDatabase('sqlite');
-    ds = db.open();
-    await ds.migrate();
-    const clock = () => now;
-    source = new PolicyQuerySource(
-      ds,
-      new WriteBatcher(ds, log, 1000, 50, clock),
-      new LocalBus(),
-      log,
-      3600,
-      clock,
-    );
-    await source.start();
+    ({ db, ds, source } = await openSource(() => now));
   });
-  afterAll(async () => {
-    await source.stop();
-    await ds.db.destroy();
-    await db.drop();
-  });
+  afterAll(() => closeSource(db, ds, source));
 
   it('asks a quarter of 2,000 hosts in the first second and the rest by the fourth', async () => {
     // The fleet checks in before any policy exists: nothing to ask.
@@ -108,25 +115,9 @@ describe('a new library of 50 policies is spread by its first results', () => {
     hosts.filter((h) => Object.keys(source.pending(h, now) ?? {}).length === 50).length;
 
   beforeAll(async () => {
-    db = await createTestDatabase('sqlite');
-    ds = db.open();
-    await ds.migrate();
-    const clock = () => now;
-    source = new PolicyQuerySource(
-      ds,
-      new WriteBatcher(ds, log, 1000, 50, clock),
-      new LocalBus(),
-      log,
-      3600,
-      clock,
-    );
-    await source.start();
+    ({ db, ds, source } = await openSource(() => now));
   });
-  afterAll(async () => {
-    await source.stop();
-    await ds.db.destroy();
-    await db.drop();
-  });
+  afterAll(() => closeSource(db, ds, source));
 
   it('asks ~200 hosts a second, every host all 50 once, the last by the tenth second', async () => {
     expect(asked(fleet)).toBe(0);

@@ -19,8 +19,18 @@ runner.start();
 parentPort?.postMessage({ type: 'started', id: -1 } satisfies FromWorker);
 
 parentPort?.on('message', (msg: ToWorker) => {
-  if (msg.type === 'warm') runner.warm();
-  if (msg.type === 'snapshot' || msg.type === 'warm') {
+  if (msg.type === 'warm') {
+    // Answered once every connection is open (or failed), with the stats then.
+    void runner.warm().then(() =>
+      parentPort?.postMessage({
+        type: 'snapshot',
+        id: msg.id,
+        snapshot: runner.snapshot(),
+      } satisfies FromWorker),
+    );
+    return;
+  }
+  if (msg.type === 'snapshot') {
     parentPort?.postMessage({
       type: 'snapshot',
       id: msg.id,

@@ -100,8 +100,8 @@ export class HostRunner {
   }
 
   /** Opens every shared connection the hosts may use (see ConnectionPool.warm). */
-  warm(): number {
-    return this.pool?.warm() ?? 0;
+  warm(): Promise<number> {
+    return this.pool?.warm() ?? Promise.resolve(0);
   }
 
   stop(): void {

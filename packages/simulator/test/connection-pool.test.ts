@@ -156,7 +156,7 @@ describe('a shared pool warmed up front', () => {
       onConnect: () => opened++,
     });
     try {
-      expect(pool.warm()).toBe(4);
+      expect(await pool.warm()).toBe(4);
       expect(opened).toBe(4);
       const head = (n: number) =>
         `POST /api/v1/osquery/config HTTP/1.1\r\nHost: x\r\nContent-Length: ${String(n).length}\r\n\r\n`;
@@ -164,7 +164,7 @@ describe('a shared pool warmed up front', () => {
         const r = await pool.request(head(i), Buffer.from(String(i)), 2000);
         expect(r.status).toBe(200);
       }
-      expect(pool.warm()).toBe(0);
+      expect(await pool.warm()).toBe(0);
       expect(opened).toBe(4);
       // Oldest idle first: the 8 requests went round all 4 connections, twice.
       const ports = server.requests.map((r) => r.remotePort);

@@ -259,16 +259,45 @@ export class ConnectionPool {
   }
 
   /**
-   * Opens connections up to `maxSockets` now, idle until requests come: the state of a fleet
-   * whose every host already holds its connection. Returns how many it opened.
+   * Opens connections up to `maxSockets`, idle until requests come: the state of a fleet
+   * whose every host already holds its connection. At most `concurrency` handshakes are in
+   * flight (thousands at once overflow the server's accept queue, and a dropped SYN is
+   * retried a second or more later), and a connection is handed to requests only once its
+   * handshake passed. Resolves to how many were opened and are usable.
    */
-  warm(): number {
-    let opened = 0;
-    while (!this.destroyed && this.open.size < this.options.maxSockets) {
-      this.idle.push(this.connect());
-      opened++;
-    }
-    return opened;
+  warm(concurrency = 32): Promise<number> {
+    return new Promise((resolve) => {
+      let inFlight = 0;
+      let opened = 0;
+      const next = (): void => {
+        while (
+          !this.destroyed &&
+          inFlight < concurrency &&
+          this.open.size < this.options.maxSockets
+        ) {
+          inFlight++;
+          const c = this.connect();
+          const settle = (ok: boolean): void => {
+            c.socket.off('secureConnect', onReady);
+            c.socket.off('close', onClose);
+            inFlight--;
+            if (ok && c.usable && !c.socket.destroyed) {
+              opened++;
+              // As if it had just served a request: the next waiting one, or the idle list.
+              this.released(c);
+            }
+            next();
+          };
+          const onReady = (): void => settle(true);
+          const onClose = (): void => settle(false);
+          // Registered after the connection's own: it has verified the server by now.
+          c.socket.once('secureConnect', onReady);
+          c.socket.once('close', onClose);
+        }
+        if (inFlight === 0) resolve(opened);
+      };
+      next();
+    });
   }
 
   private connect(): Connection {

@@ -31,6 +31,7 @@ const USAGE = `npm run bench -- [options]
   --max-connections C    hosts share C keep-alive connections (default: past 18,000 hosts)
   --warm-connections     open all of them after the storm, before the steady window
   --fleet-processes K    simulator processes (default: one per 9,500 hosts)
+  --fleet-workers W      worker threads per simulator process (default 2; 0: one thread)
   --ramp R               hosts start at R per second in all (default 500/s, over 60 s at most)
   --sim-nice K           scheduling niceness of the simulator processes (default 10; 0: none)
   --profile              V8 CPU profile of the server in bench/profiles/
@@ -53,6 +54,7 @@ const { values } = parseArgs({
     // the fleet's rate, not its own share's).
     spread: { type: 'string' },
     'fleet-processes': { type: 'string' },
+    'fleet-workers': { type: 'string' },
     ramp: { type: 'string' },
     'sim-nice': { type: 'string', default: '10' },
     'ca-dir': { type: 'string' },
@@ -124,7 +126,7 @@ const SERVER_SOCKETS = 18_000;
  * C = 18,000, `…T02-28-07-284Z…`), and at C = 6,000 hosts queued behind other hosts' enrolls
  * held in the enroll gate (137.0 s, `…T02-35-09-343Z…`).
  */
-const WARM_SETTLE_MS = 30_000;
+const WARM_SETTLE_MS = 10_000;
 
 /** Parent to fleet child: stop, or send cumulative stats taken now (answered with the id). */
 type ToChild = 'stop' | 'warm' | { type: 'stats'; id: number };
@@ -133,6 +135,7 @@ type FromChild =
   | { type: 'started'; at: number; stats?: undefined }
   | { type: 'report'; stats: FleetStats }
   | { type: 'stats'; id: number; stats: FleetStats }
+  | { type: 'warmed'; stats?: undefined }
   | { type: 'final'; stats: FleetStats };
 
 /** Child mode: run `hosts` simulated hosts and send cumulative stats to the parent. */
@@ -157,6 +160,7 @@ function fleetChild(): void {
     ...(values['max-connections'] === undefined
       ? {}
       : { maxConnections: Number(values['max-connections']) }),
+    ...(values['fleet-workers'] === undefined ? {} : { workers: Number(values['fleet-workers']) }),
     reportEverySeconds: 2,
     ...(values.spread === undefined ? {} : { startSpreadSeconds: Number(values.spread) }),
     onStats: (stats) => send({ type: 'report', stats }),
@@ -165,7 +169,7 @@ function fleetChild(): void {
   // The parent went away (crashed, killed): stop cleanly, so a --cpu-prof profile is written.
   process.on('disconnect', () => void fleet.stop().then(() => process.exit(0)));
   process.on('message', (m: ToChild) => {
-    if (m === 'warm') void fleet.warm();
+    if (m === 'warm') void fleet.warm().then(() => send({ type: 'warmed' }));
     else if (m === 'stop')
       void fleet.stop().then((stats) => send({ type: 'final', stats }, () => process.exit(0)));
     else void fleet.stats().then((stats) => send({ type: 'stats', id: m.id, stats }));
@@ -187,8 +191,8 @@ function startFleetProcesses(
   started: Promise<{ first: number; last: number }>;
   /** Connections the hosts share at most (null: one per host). */
   sharedConnections: number | null;
-  /** Opens every shared connection now (see WARM_SETTLE_MS). */
-  warm: () => void;
+  /** Opens every shared connection now; resolves once all are open (see WARM_SETTLE_MS). */
+  warm: () => Promise<void>;
 } {
   const processes = Number(
     values['fleet-processes'] ?? Math.max(1, Math.ceil(hosts / HOSTS_PER_PROCESS)),
@@ -231,6 +235,9 @@ function startFleetProcesses(
         '--ca-dir',
         dataDir,
         ...(pooled === undefined ? [] : ['--max-connections', String(pooled)]),
+        ...(values['fleet-workers'] === undefined
+          ? []
+          : ['--fleet-workers', String(values['fleet-workers'])]),
       ],
       { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
     );
@@ -248,7 +255,7 @@ function startFleetProcesses(
     finals.push(
       new Promise((resolve) => {
         child.on('message', (m: FromChild) => {
-          if (m.type === 'started') return;
+          if (m.type === 'started' || m.type === 'warmed') return;
           last[i] = m.stats;
           if (m.type === 'final') resolve(m.stats);
         });
@@ -289,8 +296,25 @@ function startFleetProcesses(
       first: Math.min(...at),
       last: Math.max(...at),
     })),
-    warm: () => {
-      for (const c of children) c.send('warm' satisfies ToChild);
+    warm: async () => {
+      await Promise.all(
+        children.map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              const onMessage = (m: FromChild): void => {
+                if (m.type === 'warmed') done();
+              };
+              const done = (): void => {
+                c.off('message', onMessage);
+                c.off('exit', done);
+                resolve();
+              };
+              c.on('message', onMessage);
+              c.once('exit', done);
+              c.send('warm' satisfies ToChild);
+            }),
+        ),
+      );
     },
     stop: async () => {
       for (const c of children) c.send('stop' satisfies ToChild);
@@ -437,26 +461,30 @@ async function main(): Promise<void> {
   // latencies are the simulators' counters at its end minus those at its start.
   // Shared connections: open them all now, as a real fleet's hosts hold theirs, then settle.
   let warmed: number | null = null;
+  let warmSeconds: number | null = null;
   if (values['warm-connections'] && fleet.sharedConnections !== null) {
     const before = await fleet.stats();
-    fleet.warm();
-    await sleep(WARM_SETTLE_MS);
+    const warmStart = Date.now();
+    await fleet.warm();
+    warmSeconds = (Date.now() - warmStart) / 1000;
     const after = await fleet.stats();
     warmed = (after?.events['connection_opened'] ?? 0) - (before?.events['connection_opened'] ?? 0);
-    console.log(`  warmed: opened ${warmed} more shared connections`);
+    console.log(`  warmed: opened ${warmed} more shared connections in ${warmSeconds} s`);
+    await sleep(WARM_SETTLE_MS);
   }
   await sleep(15_000);
   const windowStart = await fleet.stats();
-  const before = { cpu: cpuMicros(pid), at: Date.now() };
+  const before = { cpu: cpuMicros(pid), sim: fleet.cpu(), at: Date.now() };
   await sleep(STEADY_S * 1000);
   const windowEnd = await fleet.stats();
-  const after = { cpu: cpuMicros(pid), at: Date.now() };
+  const after = { cpu: cpuMicros(pid), sim: fleet.cpu(), at: Date.now() };
   if (windowStart === undefined || windowEnd === undefined)
     throw new Error('the simulator processes sent no statistics');
   const steady = statsBetween(windowStart, windowEnd);
   const windowS = (after.at - before.at) / 1000;
   const reqs = totalRequests(steady);
   const cpuPerReqUs = reqs > 0 ? (after.cpu - before.cpu) / reqs : NaN;
+  const simCpuPerReqUs = reqs > 0 ? (after.sim - before.sim) / reqs : NaN;
   const rss = rssBytes(pid);
 
   // Live-query fan-out: one query of ~100 rows per host to every host, streamed to a client.
@@ -495,9 +523,14 @@ async function main(): Promise<void> {
       // A V8 profiler in the server (or simulator) costs CPU: its figures are not comparable.
       profiled: { server: values.profile === true, simulator: values['profile-fleet'] === true },
       simulator_nice: Number(values['sim-nice']),
+      // Worker threads per simulator process (null: the fleet's default, 2 at this size).
+      simulator_workers:
+        values['fleet-workers'] === undefined ? null : Number(values['fleet-workers']),
       shared_connections: fleet.sharedConnections,
       // All opened after the storm (this many were not yet), before the steady window.
       shared_connections_warmed: warmed,
+      // How long opening them took (a few handshakes at a time), before WARM_SETTLE_MS.
+      shared_connections_warm_seconds: warmSeconds,
     },
     enrollment_storm: {
       simulator_boot_seconds: bootSeconds,
@@ -511,6 +544,8 @@ async function main(): Promise<void> {
       server_cpu_us_per_request: cpuPerReqUs,
       baseline_cpu_us_per_request: base.cpuPerReqUs,
       cpu_ratio_vs_baseline: cpuPerReqUs / base.cpuPerReqUs,
+      // The load generator's own CPU per request (all its processes and threads).
+      simulator_cpu_us_per_request: simCpuPerReqUs,
       errors_in_window: totalErrors(steady),
       errors_in_window_by_kind: errorsByKind(steady),
       server_rss_mb: rss / 2 ** 20,
@@ -535,6 +570,8 @@ async function main(): Promise<void> {
 }
 
 interface Fanout {
+  /** The SQL asked (absent in runs before it was recorded: `FROM n, system_info s`). */
+  query?: string;
   hosts: number;
   responded: number;
   rows: number;
@@ -573,9 +610,16 @@ interface FanoutProbe {
   fleet: { cpu: () => number; stats: () => Promise<FleetStats | undefined> };
 }
 
+/**
+ * ~100 rows of ~120 bytes from every host. system_info comes first and CROSS JOIN keeps it
+ * outside: written `FROM n, system_info s`, SQLite scans the virtual table once per row of
+ * `n` (better-sqlite3 rates every virtual table at 10^9 rows, so neither order looks
+ * cheaper), 100 scans per host, and the simulator spent ~40 % of its fan-out CPU in that
+ * statement (~250 µs per host against ~160 µs). The server gets the same rows either way.
+ */
 const HUNDRED_ROWS =
   'WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100) ' +
-  'SELECT n.x AS row_number, s.hostname, s.uuid, s.cpu_brand FROM n, system_info s';
+  'SELECT n.x AS row_number, s.hostname, s.uuid, s.cpu_brand FROM system_info s CROSS JOIN n';
 
 async function liveFanout(
   url: string,
@@ -680,6 +724,7 @@ async function liveFanout(
     .request('POST', `/api/v1/fleet/campaigns/${campaign.id}/stop`)
     .catch(() => undefined);
   return {
+    query: HUNDRED_ROWS,
     hosts: total,
     responded,
     rows,
@@ -828,10 +873,12 @@ type Result = {
     profiled: { server: boolean; simulator: boolean };
     /** Niceness of the simulator processes (absent in runs before it was set). */
     simulator_nice?: number;
+    simulator_workers?: number | null;
     /** Connections the hosts shared at most (null: one per host). */
     shared_connections?: number | null;
     /** How many of them were opened after the storm, before the steady window. */
     shared_connections_warmed?: number | null;
+    shared_connections_warm_seconds?: number | null;
   };
   enrollment_storm: {
     simulator_boot_seconds: number;
@@ -845,6 +892,7 @@ type Result = {
     server_cpu_us_per_request: number;
     baseline_cpu_us_per_request: number;
     cpu_ratio_vs_baseline: number;
+    simulator_cpu_us_per_request?: number;
     errors_in_window: number;
     errors_in_window_by_kind: Record<string, number>;
     server_rss_mb: number;
@@ -871,9 +919,9 @@ function markdown(r: Result): string {
           '',
         ]
       : []),
-    `Simulator processes at niceness ${r.config.simulator_nice ?? 0} (the server at 0), on the same cores.` +
+    `Simulator processes at niceness ${r.config.simulator_nice ?? 0} (the server at 0)${r.config.simulator_workers == null ? '' : `, ${r.config.simulator_workers} worker threads each`}, on the same cores.` +
       (r.config.shared_connections
-        ? ` The hosts shared ${r.config.shared_connections} keep-alive connections (as behind a pooling proxy), opened as requests needed them${r.config.shared_connections_warmed == null ? ' and kept.' : ` during the storm and all of them after it (${r.config.shared_connections_warmed} then), before the steady window.`}`
+        ? ` The hosts shared ${r.config.shared_connections} keep-alive connections (as behind a pooling proxy), opened as requests needed them${r.config.shared_connections_warmed == null ? ' and kept.' : ` during the storm and all of them after it (${r.config.shared_connections_warmed} then${r.config.shared_connections_warm_seconds == null ? '' : `, in ${f(r.config.shared_connections_warm_seconds)} s, a few handshakes at a time`}), before the steady window.`}`
         : ' Every host kept its own connection.'),
     '',
     '| measure | value |',
@@ -884,6 +932,7 @@ function markdown(r: Result): string {
     `| server CPU per agent request | ${f(s.server_cpu_us_per_request)} µs |`,
     `| baseline (node:https answering {}) CPU per request | ${f(s.baseline_cpu_us_per_request)} µs |`,
     `| ratio to baseline | ${f(s.cpu_ratio_vs_baseline, 2)}× |`,
+    `| simulator CPU per agent request (the load generator, all its threads) | ${f(s.simulator_cpu_us_per_request)} µs |`,
     `| server RSS | ${f(s.server_rss_mb)} MB (${f(s.rss_per_host_kb)} KB/host) |`,
     `| database size per host | ${f(s.db_bytes_per_host, 0)} bytes |`,
     `| errors (steady window / whole run) | ${s.errors_in_window} / ${r.total_errors}${kinds(r.errors_by_kind)} |`,
@@ -895,7 +944,7 @@ function markdown(r: Result): string {
         ]
       : []),
     '',
-    `Latency in the steady window (${f(r.config.steady_window_s)} s, from ${r.config.shared_connections_warmed == null ? 15 : 45} s after every host was inventoried; nothing from before it), as the simulated agents measured it:`,
+    `Latency in the steady window (${f(r.config.steady_window_s)} s, from ${r.config.shared_connections_warmed == null ? 15 : r.config.shared_connections_warm_seconds == null ? 45 : `${f(r.config.shared_connections_warm_seconds + 25)}`} s after every host was inventoried; nothing from before it), as the simulated agents measured it:`,
     '',
     ...latencyTable(s.latency_ms),
     '',

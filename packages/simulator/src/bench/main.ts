@@ -29,7 +29,7 @@ const USAGE = `npm run bench -- [options]
   --storm-timeout S      give up waiting for the enrollment storm after S seconds (default 600)
   --port P               server port (default 18600; the baseline uses P+1)
   --max-connections C    hosts share C keep-alive connections (default: past 18,000 hosts)
-  --warm-connections     open all of them after the storm, before the steady window
+  --cold-connections     do not open all of them after the storm (they open as needed)
   --fleet-processes K    simulator processes (default: one per 9,500 hosts)
   --fleet-workers W      worker threads per simulator process (default 2; 0: one thread)
   --ramp R               hosts start at R per second in all (default 500/s, over 60 s at most)
@@ -66,7 +66,7 @@ const { values } = parseArgs({
     // Connections the server may hold (see SERVER_SOCKETS); in a fleet child: its share.
     'max-connections': { type: 'string' },
     // Open every shared connection after the storm (see WARM_SETTLE_MS).
-    'warm-connections': { type: 'boolean', default: false },
+    'cold-connections': { type: 'boolean', default: false },
   },
 });
 const N = Number(values.hosts);
@@ -113,18 +113,19 @@ const HOSTS_PER_PROCESS = 9_500;
  */
 const SERVER_SOCKETS = 18_000;
 /**
- * `--warm-connections`: after the storm the simulator opens every shared connection
- * (`fleet.warm`), as a real fleet's hosts all hold theirs, before the steady window and the
- * fan-out. Opened only as requests need them (the default), a 20,000-host storm leaves ~5,600
- * open, and during the fan-out (each host's answer waiting while the simulator runs the
- * others' queries) the pool opened ~4,400 more TLS connections in 17 s, ~45 % of the
- * simulator's CPU meanwhile (`…T02-19-35-870Z…`, whose timelines count connections opened
- * per interval). Warmed, none opened during the fan-out (99 % at 16.1 s), but the steady
- * window's read p99 was 112 ms in that one run (`…T02-45-43-195Z…`), not yet understood, so
- * it is not the default. Each host always on the same connection (host i: i mod C) was
- * measured and dropped: the storm opened one per host at its start (141.4 s with
- * C = 18,000, `…T02-28-07-284Z…`), and at C = 6,000 hosts queued behind other hosts' enrolls
- * held in the enroll gate (137.0 s, `…T02-35-09-343Z…`).
+ * Past SERVER_SOCKETS hosts, after the storm the simulator opens every shared connection
+ * (`fleet.warm`, a few handshakes at a time), as a real fleet's hosts all hold theirs, before
+ * the steady window and the fan-out. Opened only as requests need them
+ * (`--cold-connections`), a 20,000-host storm leaves ~5,600 open, and during the fan-out
+ * (each host's answer waiting while the simulator runs the others' queries) the pool opened
+ * ~4,400 more TLS connections in 17 s, ~45 % of the simulator's CPU meanwhile
+ * (`…T02-19-35-870Z…`, whose timelines count connections opened per interval). The first
+ * warm-up opened all ~12,400 at once (`…T02-45-43-195Z…`): SYNs dropped by the server's
+ * accept queue came back seconds later and the steady window's read p99 was 112 ms. Each
+ * host always on the same connection (host i: i mod C) was measured and dropped: the storm
+ * opened one per host at its start (141.4 s with C = 18,000, `…T02-28-07-284Z…`), and at
+ * C = 6,000 hosts queued behind other hosts' enrolls held in the enroll gate (137.0 s,
+ * `…T02-35-09-343Z…`).
  */
 const WARM_SETTLE_MS = 10_000;
 
@@ -462,7 +463,7 @@ async function main(): Promise<void> {
   // Shared connections: open them all now, as a real fleet's hosts hold theirs, then settle.
   let warmed: number | null = null;
   let warmSeconds: number | null = null;
-  if (values['warm-connections'] && fleet.sharedConnections !== null) {
+  if (!values['cold-connections'] && fleet.sharedConnections !== null) {
     const before = await fleet.stats();
     const warmStart = Date.now();
     await fleet.warm();

@@ -174,4 +174,30 @@ describe('a shared pool warmed up front', () => {
       pool.destroy();
     }
   });
+
+  it('warms a few handshakes at a time and serves requests made meanwhile', async () => {
+    server = new FakeOsqueryServer(tls);
+    await server.listen();
+    let opened = 0;
+    const pool = new ConnectionPool({
+      server: new URL(server.url),
+      secureContext: createSecureContext({ ca: tls.caPem }),
+      maxSockets: 6,
+      scheduling: 'fifo',
+      onConnect: () => opened++,
+    });
+    try {
+      const warming = pool.warm(2);
+      // Only the first two handshakes have started: the rest wait for them to finish.
+      expect(opened).toBe(2);
+      const head = 'POST /api/v1/osquery/config HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n';
+      const r = await pool.request(head, Buffer.from('1'), 2000);
+      expect(r.status).toBe(200);
+      await warming;
+      expect(opened).toBe(6);
+      expect(await pool.warm(2)).toBe(0);
+    } finally {
+      pool.destroy();
+    }
+  });
 });

@@ -52,6 +52,23 @@ async function closeSource(db: TestDatabase, ds: Datastore, source: PolicyQueryS
  * all at the next check-in: hosts that never reported used to count as "due" by the interval
  * and skipped the spread, so a first library brought every host's results in one interval.
  */
+/** A global policy for every platform, created at `now`. */
+function createPolicy(ds: Datastore, name: string, query: string, now: number): Promise<unknown> {
+  return ds.policies.create(
+    {
+      name,
+      query,
+      description: '',
+      resolution: '',
+      platform: '',
+      critical: false,
+      teamId: null,
+      authorId: null,
+    },
+    now,
+  );
+}
+
 describe('new policies are spread over a fleet that never reported any', () => {
   let db: TestDatabase;
   let ds: Datastore;
@@ -69,19 +86,7 @@ describe('new policies are spread over a fleet that never reported any', () => {
   it('asks a quarter of 2,000 hosts in the first second and the rest by the fourth', async () => {
     // The fleet checks in before any policy exists: nothing to ask.
     expect(asked(fleet)).toBe(0);
-    await ds.policies.create(
-      {
-        name: 'ssh root login disabled',
-        query: 'SELECT 1 FROM osquery_info',
-        description: '',
-        resolution: '',
-        platform: '',
-        critical: false,
-        teamId: null,
-        authorId: null,
-      },
-      now,
-    );
+    await createPolicy(ds, 'ssh root login disabled', 'SELECT 1 FROM osquery_info', now);
     await source.reload();
     now += 1000;
     const first = asked(fleet);
@@ -122,17 +127,10 @@ describe('a new library of 50 policies is spread by its first results', () => {
   it('asks ~200 hosts a second, every host all 50 once, the last by the tenth second', async () => {
     expect(asked(fleet)).toBe(0);
     for (let i = 0; i < 50; i++)
-      await ds.policies.create(
-        {
-          name: `hardening check ${i}`,
-          query: `SELECT 1 FROM osquery_info WHERE ${i} = ${i}`,
-          description: '',
-          resolution: '',
-          platform: '',
-          critical: false,
-          teamId: null,
-          authorId: null,
-        },
+      await createPolicy(
+        ds,
+        `hardening check ${i}`,
+        `SELECT 1 FROM osquery_info WHERE ${i} = ${i}`,
         now,
       );
     await source.reload();

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FlotillaClient } from '@flotilla/api';
 
@@ -81,4 +81,33 @@ export function processCpuUs(pid: number): { user: number; system: number } {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return { user: Number(x[11]) * 10_000, system: Number(x[12]) * 10_000 };
+}
+
+/**
+ * A process's CPU (µs, user + system) split by thread: its main thread (the event loop), its
+ * threads running at a lower priority (the policy writer is niced), and the rest (V8's helpers,
+ * libuv's pool). A thread that exited since the last call is missing from all three.
+ */
+export function threadCpuUs(pid: number): { main: number; niced: number; other: number } {
+  const out = { main: 0, niced: 0, other: 0 };
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    let f: string;
+    try {
+      f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // it exited meanwhile
+    }
+    const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    const us = (Number(x[11]) + Number(x[12])) * 10_000;
+    if (Number(tid) === pid) out.main += us;
+    else if (Number(x[16]) > 0) out.niced += us;
+    else out.other += us;
+  }
+  return out;
 }

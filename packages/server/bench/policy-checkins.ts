@@ -15,6 +15,9 @@
  * prom-client samples it every 10 ms, so ~10 ms is its floor) and the load generator's own
  * event-loop delay (a read's latency includes it). The load generator is a plain HTTPS client
  * (not the simulator), so that its own CPU stays small next to the server's on a small machine.
+ * A probe process (`--probe-hosts`, 1,000 by default, on the same schedule) checks in the last
+ * hosts with an otherwise idle event loop: its plain-read latency leaves out the load
+ * generator's own delays, which grow with the work B and C give it.
  *
  * Run: node --import tsx packages/server/bench/policy-checkins.ts --db sqlite|postgres
  *      [--hosts 20000] [--policies 50] [--interval 10] [--window 60] [--first-window 120]
@@ -28,8 +31,9 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { fork } from 'node:child_process';
 import pg from 'pg';
-import { processCpuUs, ROOT, startBenchServer } from './bench-server.js';
+import { processCpuUs, ROOT, startBenchServer, threadCpuUs } from './bench-server.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,6 +44,7 @@ const { values } = parseArgs({
     window: { type: 'string', default: '60' },
     'first-window': { type: 'string', default: '120' },
     'policy-interval': { type: 'string', default: '60' },
+    'probe-hosts': { type: 'string', default: '1000' },
     port: { type: 'string', default: '18700' },
     profile: { type: 'boolean', default: false },
     trace: { type: 'boolean', default: false },
@@ -51,6 +56,8 @@ const INTERVAL_MS = Number(values.interval) * 1000;
 const WINDOW_MS = Number(values.window) * 1000;
 const FIRST_WINDOW_MS = Number(values['first-window']) * 1000;
 const POLICY_INTERVAL_S = Number(values['policy-interval']);
+/** The last PROBE hosts are checked in by the latency probe (policy-checkins-probe.ts). */
+const PROBE = Math.min(Number(values['probe-hosts']), N - 1);
 const PORT = Number(values.port);
 const SECRET = 'bench-policy-secret';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -277,6 +284,32 @@ for (let pass = 0; pass < 3; pass++) {
   if (!win.writes.length) break;
 }
 
+const probe = fork(join(import.meta.dirname, 'policy-checkins-probe.ts'), [], {
+  execArgv: ['--import', 'tsx'],
+  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+});
+const probeHosts = Array.from({ length: PROBE }, (_, i) => N - PROBE + i);
+probe.send({
+  type: 'start',
+  hosts: probeHosts,
+  keys: probeHosts.map((h) => keys[h]),
+  url,
+  ca,
+  intervalMs: INTERVAL_MS,
+  offsetsMs: probeHosts.map((h) => (h * INTERVAL_MS) / N),
+});
+interface ProbeWindow {
+  plainReads: number[];
+  askedReads: number;
+  errors: number;
+}
+function probeCollect(): Promise<ProbeWindow> {
+  return new Promise((resolve) => {
+    probe.once('message', (m: ProbeWindow) => resolve(m));
+    probe.send({ type: 'collect' });
+  });
+}
+
 /** Checks every host in once per interval, evenly spread, until stopped. */
 let running = true;
 const driver = (async () => {
@@ -290,7 +323,7 @@ const driver = (async () => {
       const due = t0 + cycle * INTERVAL_MS + (h * INTERVAL_MS) / N;
       if (due > now) break;
       win.lateMs = Math.max(win.lateMs, now - due);
-      void checkIn(h);
+      if (h < N - PROBE) void checkIn(h);
       if (++h === N) {
         h = 0;
         cycle++;
@@ -323,6 +356,13 @@ interface Measured {
   errors: number;
   server_cpu_us_per_checkin: number;
   server_cpu_percent: number;
+  /** The event loop's own thread: what a check-in waits behind. */
+  server_main_thread_cpu_us_per_checkin: number;
+  server_main_thread_cpu_percent: number;
+  /** The niced policy writer thread. */
+  server_writer_thread_cpu_percent: number;
+  /** V8's and libuv's helper threads (garbage collection, compression…). */
+  server_other_threads_cpu_percent: number;
   server_event_loop_p99_ms: number;
   server_event_loop_max_ms: number;
   server_rss_mb: number;
@@ -334,6 +374,13 @@ interface Measured {
   connections_opened: number;
   /** Read p99 per 10 s of the window: a transient stall shows as one high value. */
   read_p99_ms_per_10s: number[];
+  /** The probe's plain reads (its event loop idle otherwise): the server's latency. */
+  probe_plain_reads: number;
+  probe_plain_read_p50_ms: number;
+  probe_plain_read_p95_ms: number;
+  probe_plain_read_p99_ms: number;
+  probe_plain_read_max_ms: number;
+  probe_errors: number;
 }
 // The load generator's own event-loop delay: a read's latency includes it.
 const driverLoop = monitorEventLoopDelay({ resolution: 1 });
@@ -347,20 +394,25 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 async function measure(name: string, ms: number): Promise<Measured> {
   await serverEventLoop(); // resets the server's histogram
   win = newWindow();
+  probe.send({ type: 'window' });
   driverLoop.reset();
   const driverCpu0 = process.cpuUsage();
   const cpu0 = serverCpuUs();
+  const threads0 = threadCpuUs(pid);
   const t0 = Date.now();
   await sleep(ms);
   const w = win;
   const seconds = (Date.now() - t0) / 1000;
   const cpu = serverCpuUs() - cpu0;
+  const threads1 = threadCpuUs(pid);
+  const threadPct = (k: keyof typeof threads0) => r2((threads1[k] - threads0[k]) / 1e4 / seconds);
   const driverCpu = process.cpuUsage(driverCpu0);
   const driverLoopP99 = driverLoop.percentile(99) / 1e6;
   const driverLoopMax = driverLoop.max / 1e6;
   const per10s: number[][] = [];
   w.reads.forEach((ms, i) => (per10s[Math.floor(w.readAt[i]! / 10_000)] ??= []).push(ms));
   const loop = await serverEventLoop();
+  const pw = await probeCollect();
   if (values.trace) traceStart(name, w);
   const m: Measured = {
     window: name,
@@ -385,6 +437,12 @@ async function measure(name: string, ms: number): Promise<Measured> {
     errors: w.errors,
     server_cpu_us_per_checkin: r2(cpu / Math.max(1, w.reads.length)),
     server_cpu_percent: r2(cpu / 1e4 / seconds),
+    server_main_thread_cpu_us_per_checkin: r2(
+      (threads1.main - threads0.main) / Math.max(1, w.reads.length),
+    ),
+    server_main_thread_cpu_percent: threadPct('main'),
+    server_writer_thread_cpu_percent: threadPct('niced'),
+    server_other_threads_cpu_percent: threadPct('other'),
     server_event_loop_p99_ms: r2(loop.p99),
     server_event_loop_max_ms: r2(loop.max),
     server_rss_mb: r2(serverRssMb()),
@@ -394,12 +452,20 @@ async function measure(name: string, ms: number): Promise<Measured> {
     connections_opened: opened.filter((t) => t >= w.start).length,
     read_p99_ms_per_10s: Array.from(per10s, (xs) => r2(pct(xs ?? [], 99))),
     driver_cpu_percent: r2((driverCpu.user + driverCpu.system) / 1e4 / seconds),
+    probe_plain_reads: pw.plainReads.length,
+    probe_plain_read_p50_ms: r2(pct(pw.plainReads, 50)),
+    probe_plain_read_p95_ms: r2(pct(pw.plainReads, 95)),
+    probe_plain_read_p99_ms: r2(pct(pw.plainReads, 99)),
+    probe_plain_read_max_ms: r2(pw.plainReads.reduce((a, b) => Math.max(a, b), 0)),
+    probe_errors: pw.errors,
   };
   console.log(
     `  ${name}: ${m.checkins_per_second}/s, read p50 ${m.read_p50_ms} p99 ${m.read_p99_ms} max ${m.read_max_ms} ms, ` +
       `plain reads (${m.plain_reads}) p50 ${m.plain_read_p50_ms} p99 ${m.plain_read_p99_ms} ms, ` +
+      `probe plain reads (${m.probe_plain_reads}) p50 ${m.probe_plain_read_p50_ms} p95 ${m.probe_plain_read_p95_ms} p99 ${m.probe_plain_read_p99_ms} max ${m.probe_plain_read_max_ms} ms, ` +
       `asked reads (${m.asked_reads}) p50 ${m.asked_read_p50_ms} p99 ${m.asked_read_p99_ms} ms, ` +
-      `CPU ${m.server_cpu_us_per_checkin} µs/check-in, loop p99 ${m.server_event_loop_p99_ms} max ${m.server_event_loop_max_ms} ms, ` +
+      `CPU ${m.server_cpu_us_per_checkin} µs/check-in (main thread ${m.server_main_thread_cpu_us_per_checkin}; ` +
+      `threads: main ${m.server_main_thread_cpu_percent}%, writer ${m.server_writer_thread_cpu_percent}%, other ${m.server_other_threads_cpu_percent}%), loop p99 ${m.server_event_loop_p99_ms} max ${m.server_event_loop_max_ms} ms, ` +
       `driver loop p99 ${m.driver_event_loop_p99_ms} max ${m.driver_event_loop_max_ms} ms, driver CPU ${m.driver_cpu_percent}%, ` +
       `read p99 per 10 s [${m.read_p99_ms_per_10s.join(', ')}], ` +
       `per 1 s for the first 20 s [${Array.from({ length: 20 }, (_, s) =>
@@ -443,6 +509,11 @@ async function countedResults(): Promise<number> {
   return policies.reduce((a, p) => a + p.passing_host_count + p.failing_host_count, 0);
 }
 
+// The admin requests the bench makes between windows, once before measuring: a route's first
+// call costs the event loop ~10 ms more than later ones (measured with 50 policies), which
+// would otherwise land at the start of window C.
+for (const path of ['/api/v1/fleet/global/policies', '/api/v1/fleet/policies/compliance'])
+  await admin.request('GET', path);
 await sleep(INTERVAL_MS + 5000); // settle
 const windows: Measured[] = [];
 windows.push(await measure('A. no policies (check-ins only)', WINDOW_MS));
@@ -475,6 +546,7 @@ windows.push(
 );
 running = false;
 await driver;
+probe.send({ type: 'stop' });
 await sleep(3000);
 
 const policyTimes: number[] = [];
@@ -503,6 +575,7 @@ const result = {
     window_s: WINDOW_MS / 1000,
     first_results_window_s: FIRST_WINDOW_MS / 1000,
     policy_update_interval_s: POLICY_INTERVAL_S,
+    probe_hosts: PROBE,
     // A V8 profiler in the server costs CPU: such figures are not comparable with others.
     profiled: values.profile === true,
     // The server's policy_write_thread_nice (its default unless set in the environment).
@@ -536,6 +609,7 @@ const md = [
   '',
   `\`node --import tsx packages/server/bench/policy-checkins.ts --db ${values.db} --hosts ${N}\` — ` +
     `each host checks in every ${INTERVAL_MS / 1000} s over HTTPS (keep-alive); policies re-asked every ${POLICY_INTERVAL_S} s. ` +
+    `${PROBE} of the hosts are checked in by a probe process whose event loop does nothing else (its columns: the server's latency without the load generator's own delays). ` +
     `Windows of ${WINDOW_MS / 1000} s (B: ${FIRST_WINDOW_MS / 1000} s, C: ${Math.max(WINDOW_MS, 2 * POLICY_INTERVAL_S * 1000) / 1000} s). ` +
     `${result.machine.cpus} × ${result.machine.cpu_model}, Node ${result.machine.node}; ${result.machine.note} ` +
     `(load average at the end ${result.machine.load_average_at_end.join(', ')}).`,
@@ -546,11 +620,11 @@ const md = [
         '',
       ]
     : []),
-  '| window | check-ins/s | read p50 ms | p95 | p99 | max | plain reads: p50 ms | p95 | p99 | max | asked reads: count | p50 ms | p99 | server CPU µs/check-in | server CPU % | server event loop p99 / max ms | load generator loop p99 ms | connections opened | policy results reported | errors |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  '| window | check-ins/s | read p50 ms | p95 | p99 | max | plain reads: p50 ms | p95 | p99 | max | probe plain reads: p50 ms | p95 | p99 | max | asked reads: count | p50 ms | p99 | server CPU µs/check-in | server CPU % | main thread µs/check-in | main / writer / other threads CPU % | server event loop p99 / max ms | load generator loop p99 ms | connections opened | policy results reported | errors |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...windows.map(
     (w) =>
-      `| ${w.window} | ${w.checkins_per_second} | ${w.read_p50_ms} | ${w.read_p95_ms} | ${w.read_p99_ms} | ${w.read_max_ms} | ${w.plain_read_p50_ms} | ${w.plain_read_p95_ms} | ${w.plain_read_p99_ms} | ${w.plain_read_max_ms} | ${w.asked_reads} | ${w.asked_read_p50_ms} | ${w.asked_read_p99_ms} | ${w.server_cpu_us_per_checkin} | ${w.server_cpu_percent} | ${w.server_event_loop_p99_ms} / ${w.server_event_loop_max_ms} | ${w.driver_event_loop_p99_ms} | ${w.connections_opened} | ${w.policy_results_reported} | ${w.errors} |`,
+      `| ${w.window} | ${w.checkins_per_second} | ${w.read_p50_ms} | ${w.read_p95_ms} | ${w.read_p99_ms} | ${w.read_max_ms} | ${w.plain_read_p50_ms} | ${w.plain_read_p95_ms} | ${w.plain_read_p99_ms} | ${w.plain_read_max_ms} | ${w.probe_plain_read_p50_ms} | ${w.probe_plain_read_p95_ms} | ${w.probe_plain_read_p99_ms} | ${w.probe_plain_read_max_ms} | ${w.asked_reads} | ${w.asked_read_p50_ms} | ${w.asked_read_p99_ms} | ${w.server_cpu_us_per_checkin} | ${w.server_cpu_percent} | ${w.server_main_thread_cpu_us_per_checkin} | ${w.server_main_thread_cpu_percent} / ${w.server_writer_thread_cpu_percent} / ${w.server_other_threads_cpu_percent} | ${w.server_event_loop_p99_ms} / ${w.server_event_loop_max_ms} | ${w.driver_event_loop_p99_ms} | ${w.connections_opened} | ${w.policy_results_reported} | ${w.errors} |`,
   ),
   '',
   `First results: ${firstWritten} of ${N * POLICIES} counted ${r2(firstResultsS)} s after the policies were created. ` +

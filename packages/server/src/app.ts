@@ -225,7 +225,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
   policySource.useAutomations(automations);
   // Pass/fail changes also go out as result-log events, for the scopes that turn it on.
   const policyLog = new PolicyResultLog(ds, bus, log, (lines) => pipeline.append('result', lines));
-  policySource.onTransitions((t) => policyLog.handle(t, policySource.policyFacts()));
+  policySource.onTransitions({
+    policyIds: () => policyLog.policyIds(policySource.policyFacts()),
+    handle: (t) => policyLog.handle(t, policySource.policyFacts()),
+  });
   const policies = new PolicyService(ctx, policySource);
   const softwareSource = new SoftwareQuerySource(
     ds,

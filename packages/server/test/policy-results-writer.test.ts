@@ -100,7 +100,11 @@ describe('policy results written by a thread with its own SQLite connection', ()
         [firewall, i % 2 ? 0 : 1],
       ]),
     );
-    const t1 = await writer.write(first, { facts, automations: undefined });
+    const { transitions: t1, wake: w1 } = await writer.write(first, {
+      facts,
+      automations: undefined,
+    });
+    expect(w1).toEqual([]);
     expect(t1).toHaveLength(60);
     expect(t1.find((t) => t.hostId === hostIds[1] && t.policyId === firewall)).toMatchObject({
       passes: 0,
@@ -132,7 +136,8 @@ describe('policy results written by a thread with its own SQLite connection', ()
       facts,
       automations: new Map([['webhook', new Set([ssh])]]),
     });
-    expect(t2).toEqual([
+    expect(t2.wake).toEqual(['webhook']);
+    expect(t2.transitions).toEqual([
       expect.objectContaining({ hostId: hostIds[4], policyId: ssh, passes: 0, previous: 1 }),
     ]);
     expect(await counts()).toEqual({ ssh: [29, 1], firewall: [15, 15] });
@@ -152,10 +157,46 @@ describe('policy results written by a thread with its own SQLite connection', ()
       });
       await new Promise((r) => setTimeout(r, 300));
       await c.executeQuery(CompiledQuery.raw('commit'));
-      expect(await written).toEqual([
+      expect((await written).transitions).toEqual([
         expect.objectContaining({ hostId: hostIds[0], policyId: ssh, passes: 0 }),
       ]);
     });
+  });
+
+  it('sends back only the transitions asked for, and still names the automations to wake', async () => {
+    const [ssh, firewall] = [...facts.keys()] as [number, number];
+    // Hosts 10-13 start failing ssh and flip the firewall (even hosts passed it, odd failed);
+    // only the firewall's transitions are wanted back.
+    const flips = hostIds.slice(10, 14).map((id, j) =>
+      host(
+        id,
+        [
+          [ssh, 0],
+          [firewall, j % 2 ? 1 : 0],
+        ],
+        5_000,
+      ),
+    );
+    const out = await writer.write(flips, {
+      facts,
+      automations: new Map([['webhook', new Set([ssh])]]),
+      report: new Set([firewall]),
+    });
+    expect(out.wake).toEqual(['webhook']);
+    const got = out.transitions.map((t) => [t.hostId, t.policyId, t.passes]);
+    expect(got.sort((a, b) => a[0]! - b[0]!)).toEqual([
+      [hostIds[10], firewall, 0],
+      [hostIds[11], firewall, 1],
+      [hostIds[12], firewall, 0],
+      [hostIds[13], firewall, 1],
+    ]);
+    // Nothing wanted, no automation: nothing comes back, and the results are still written.
+    const none = await writer.write(
+      hostIds.slice(10, 14).map((id) => host(id, [[ssh, 1]], 6_000)),
+      { facts, automations: undefined, report: new Set() },
+    );
+    expect(none).toEqual({ transitions: [], wake: [] });
+    expect(await ds.policies.stateAt(hostIds[10]!, ssh, 6_500)).toMatchObject({ passes: 1 });
   });
 
   it('recomputes counts in the thread', async () => {

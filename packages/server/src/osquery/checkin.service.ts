@@ -262,9 +262,13 @@ export class CheckinService {
     const statuses = isObj(body['statuses']) ? body['statuses'] : {};
     const messages = isObj(body['messages']) ? body['messages'] : {};
     const stats = isObj(body['stats']) ? body['stats'] : {};
-    const names = new Set([...Object.keys(queries), ...Object.keys(statuses)]);
     let detail: DetailResult | undefined;
     let touched: Set<QuerySource> | undefined;
+    // A write's names mostly share one source (50 policies): try the last one first.
+    let last: QuerySource | undefined;
+    // Every name in `queries`, then the names only `statuses` has (an error without rows).
+    const names = Object.keys(queries);
+    for (const name of Object.keys(statuses)) if (!Object.hasOwn(queries, name)) names.push(name);
     for (const name of names) {
       const rows = normalizeRows(queries[name]);
       const status = normalizeStatus(statuses[name]);
@@ -281,7 +285,10 @@ export class CheckinService {
         }
         continue;
       }
-      const source = this.sources.find((s) => name.startsWith(s.prefix));
+      const source =
+        last && name.startsWith(last.prefix)
+          ? last
+          : (last = this.sources.find((s) => name.startsWith(s.prefix)));
       if (source) {
         // Rows that are not a list of objects are an error, never "no rows" (a policy fail).
         if (rows === undefined) {

@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Datastore, PolicyRow, PolicyTransition, QueuedDelivery } from '@flotilla/db';
+import type { Datastore, PolicyRow, QueuedDelivery } from '@flotilla/db';
 import type { Logger } from 'pino';
 import type { ActivityService } from '../activities/activity.service.js';
 import type { Bus } from '../bus/bus.js';
@@ -51,11 +51,8 @@ export class PolicyAutomations {
   }
 
   /** Called after results were written: wakes the automations that got rows. */
-  written(transitions: readonly PolicyTransition[]): void {
-    for (const a of this.list) {
-      const ids = a.policyIds();
-      if (ids.size && transitions.some((t) => t.passes === 0 && ids.has(t.policyId))) a.wake();
-    }
+  wake(names: readonly string[]): void {
+    for (const a of this.list) if (names.includes(a.name)) a.wake();
   }
 
   /** Settings changed: this process re-reads them before returning, the others soon after. */

@@ -33,12 +33,20 @@ export class PolicyResultLog {
     }
   }
 
+  /** The policies whose changes are logged: those of the scopes that turned logging on. */
+  policyIds(policies: ReadonlyMap<number, PolicyFacts>): ReadonlySet<number> {
+    const ids = new Set<number>();
+    if (!this.scopes.size) return ids;
+    for (const [id, p] of policies) if (this.scopes.has(p.teamId ?? 0)) ids.add(id);
+    return ids;
+  }
+
   handle(
     transitions: readonly PolicyTransition[],
     policies: ReadonlyMap<number, PolicyFacts>,
   ): void {
-    if (!this.scopes.size) return;
-    const mine = transitions.filter((t) => this.scopes.has(policies.get(t.policyId)?.teamId ?? 0));
+    const ids = this.policyIds(policies);
+    const mine = transitions.filter((t) => ids.has(t.policyId));
     if (!mine.length) return;
     this.append(policyResultLogLines(mine, policies)).catch((err: unknown) =>
       this.log.error({ err }, 'logging policy changes failed'),

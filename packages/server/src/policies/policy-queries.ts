@@ -41,7 +41,12 @@ interface LivePolicy extends PolicyFacts {
   exclude: number[];
 }
 
-export type TransitionListener = (transitions: PolicyTransition[]) => void;
+/** Something that acts on pass↔fail transitions once written (the result log). */
+export interface TransitionListener {
+  /** The policies whose transitions it wants now: only these are sent back by the writer. */
+  policyIds(): ReadonlySet<number>;
+  handle(transitions: PolicyTransition[]): void;
+}
 
 /**
  * Policies as distributed queries: hosts evaluate `fleet_policy_query_<id>` when their results
@@ -93,7 +98,7 @@ export class PolicyQuerySource implements QuerySource {
     }
   }
 
-  /** Called with every batch of pass↔fail transitions once written (automations). */
+  /** Gives a listener the transitions of its policies, every batch once written. */
   onTransitions(l: TransitionListener): void {
     this.listeners.push(l);
   }
@@ -299,13 +304,20 @@ export class PolicyQuerySource implements QuerySource {
   private async writeResults(batch: PackedHostResults[]): Promise<void> {
     // The host row must exist before results reference it.
     await this.writes.flush().catch(() => undefined);
-    const transitions = await this.writer.write(batch, {
+    const wanted = this.listeners.map((l) => l.policyIds());
+    const report = new Set<number>();
+    for (const ids of wanted) for (const id of ids) report.add(id);
+    const { transitions, wake } = await this.writer.write(batch, {
       facts: this.facts,
       automations: this.automations?.queueTargets(),
+      report,
     });
-    if (transitions.length) {
-      this.automations?.written(transitions);
-      for (const l of this.listeners) l(transitions);
-    }
+    if (wake.length) this.automations?.wake(wake);
+    if (!transitions.length) return;
+    this.listeners.forEach((l, i) => {
+      const ids = wanted[i]!;
+      const mine = transitions.filter((t) => ids.has(t.policyId));
+      if (mine.length) l.handle(mine);
+    });
   }
 }

@@ -1,14 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { workerData } from 'node:worker_threads';
-import {
-  openDatastore,
-  type DatastoreOptions,
-  type PolicyFacts,
-  type PolicyTransition,
-} from '@flotilla/db';
+import { openDatastore, type DatastoreOptions, type PolicyFacts } from '@flotilla/db';
 import { lowerThreadPriority, serveRequests } from '../util/thread-rpc.js';
 import { unpackBatch, type PackedBatch } from './packed-results.js';
-import { writeInChunks } from './results-writer.js';
+import { writeInChunks, type WriteOutcome } from './results-writer.js';
 
 /** What the results writer thread is started with. */
 export interface ResultsWorkerData {
@@ -24,12 +19,13 @@ export type ToResultsWorker =
       batch: PackedBatch;
       facts: Array<[number, PolicyFacts]>;
       automations: Array<[string, number[]]> | null;
+      /** Policies whose transitions to send back (null: all). */
+      report: number[] | null;
     }
   | { type: 'reconcile'; id: number; at: number };
 
 export type FromResultsWorker =
-  | { type: 'written'; id: number; transitions: PolicyTransition[] }
-  | { type: 'reconciled'; id: number };
+  { type: 'written'; id: number; outcome: WriteOutcome } | { type: 'reconciled'; id: number };
 
 /**
  * Policy results written in their own thread, with this thread's own connection to the SQLite
@@ -49,7 +45,7 @@ const thread = serveRequests<ToResultsWorker, FromResultsWorker>(
       await ds.policies.reconcile(m.at);
       return { type: 'reconciled', id: m.id };
     }
-    const transitions = await writeInChunks(
+    const outcome = await writeInChunks(
       ds,
       unpackBatch(m.batch),
       {
@@ -57,6 +53,7 @@ const thread = serveRequests<ToResultsWorker, FromResultsWorker>(
         automations: m.automations
           ? new Map(m.automations.map(([name, ids]) => [name, new Set(ids)]))
           : undefined,
+        report: m.report ? new Set(m.report) : undefined,
       },
       {
         readFirst: true,
@@ -65,7 +62,7 @@ const thread = serveRequests<ToResultsWorker, FromResultsWorker>(
           thread.log('error', { hosts, err }, 'writing policy results failed'),
       },
     );
-    return { type: 'written', id: m.id, transitions };
+    return { type: 'written', id: m.id, outcome };
   },
   () => ds.close(),
 );

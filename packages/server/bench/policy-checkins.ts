@@ -576,6 +576,8 @@ const result = {
     first_results_window_s: FIRST_WINDOW_MS / 1000,
     policy_update_interval_s: POLICY_INTERVAL_S,
     probe_hosts: PROBE,
+    // Extra node flags given to the server (BENCH_SERVER_NODE_ARGS), e.g. V8's heap settings.
+    server_node_args: process.env['BENCH_SERVER_NODE_ARGS'] ?? '',
     // A V8 profiler in the server costs CPU: such figures are not comparable with others.
     profiled: values.profile === true,
     // The server's policy_write_thread_nice (its default unless set in the environment).
@@ -614,6 +616,9 @@ const md = [
     `${result.machine.cpus} × ${result.machine.cpu_model}, Node ${result.machine.node}; ${result.machine.note} ` +
     `(load average at the end ${result.machine.load_average_at_end.join(', ')}).`,
   '',
+  ...(result.config.server_node_args
+    ? [`Server started with \`${result.config.server_node_args}\` (BENCH_SERVER_NODE_ARGS).`, '']
+    : []),
   ...(values.profile
     ? [
         'Profiled (server, `--profile`): the profiler’s own CPU is in these figures; do not compare them with unprofiled runs.',

@@ -23,8 +23,8 @@ export interface WriteContext {
   automations: ReadonlyMap<string, ReadonlySet<number>> | undefined;
   /**
    * Policies whose transitions the caller wants back (undefined: all). A new library's first
-   * results are a million transitions: sent back from the writer thread unasked, they cost the
-   * event loop their copying and a major garbage collection (~100 ms pauses in the bench).
+   * results are a million transitions, which the writer thread would otherwise copy back to the
+   * event loop for nobody (the result log wants them only where a scope turned it on).
    */
   report?: ReadonlySet<number> | undefined;
 }

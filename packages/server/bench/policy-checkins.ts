@@ -418,7 +418,7 @@ async function measure(name: string, ms: number): Promise<() => Measured> {
   const pw = await probeCollect();
   const rss = serverRssMb();
   const connectionsOpened = opened.filter((t) => t >= w.start).length;
-  return () => figures();
+  return figures;
   function figures(): Measured {
     const per10s: number[][] = [];
     w.reads.forEach((ms, i) => (per10s[Math.floor(w.readAt[i]! / 10_000)] ??= []).push(ms));

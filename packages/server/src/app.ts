@@ -215,7 +215,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<{
     log,
     config.osquery.policyUpdateIntervalS,
     clock,
-    writerThread(config.osquery.policyWriteThread)
+    // Both dialects: on PostgreSQL the thread takes the statements' own CPU off the event loop.
+    config.osquery.policyWriteThread && ds.location !== undefined
       ? new ThreadResultsWriter(ds, log, config.osquery.policyWriteThreadNice)
       : new InlineResultsWriter(ds, log),
   );

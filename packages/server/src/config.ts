@@ -200,7 +200,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'policy_write_thread',
     kind: 'bool',
     def: 'true',
-    help: 'On SQLite, write policy results in a worker thread with its own connection (false: on the main thread, in small slices)',
+    help: 'Write policy results in a worker thread with its own database connection, SQLite or PostgreSQL (false: on the main thread, in small slices on SQLite)',
   },
   {
     key: 'policy_write_thread_nice',

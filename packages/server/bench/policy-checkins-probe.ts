@@ -109,6 +109,9 @@ async function run(s: Start): Promise<void> {
   agent.destroy();
 }
 
+// The bench stopped or died: so does the probe (its check-in loop would otherwise go on).
+process.on('disconnect', () => process.exit(0));
+
 process.on('message', (m: In) => {
   switch (m.type) {
     case 'start':
@@ -124,7 +127,7 @@ process.on('message', (m: In) => {
       break;
     case 'stop':
       running = false;
-      process.disconnect?.();
+      process.disconnect?.(); // and exits (above)
       break;
   }
 });

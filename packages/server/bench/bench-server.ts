@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { request, type Agent } from 'node:https';
 import { join, resolve } from 'node:path';
 import { FlotillaClient } from '@flotilla/api';
 
@@ -110,4 +111,32 @@ export function threadCpuUs(pid: number): { main: number; niced: number; other: 
     else out.other += us;
   }
   return out;
+}
+
+/** POSTs a JSON body over `agent`'s connections: the answer's status and text. */
+export function postJson(
+  agent: Agent,
+  url: string,
+  body: string,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString() }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }

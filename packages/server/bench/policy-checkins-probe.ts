@@ -9,7 +9,8 @@
  * window's plain-read latencies back as `{type: 'window', plainReads, askedReads, errors}`),
  * `{type: 'stop'}`.
  */
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
+import { postJson } from './bench-server.js';
 
 interface Start {
   type: 'start';
@@ -29,29 +30,10 @@ let askedReads = 0;
 let errors = 0;
 let running = true;
 
-function post(agent: Agent, url: string, body: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (c: Buffer) => parts.push(c));
-        res.on('end', () =>
-          res.statusCode === 200
-            ? resolve(Buffer.concat(parts).toString())
-            : reject(new Error(`HTTP ${res.statusCode}`)),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+async function post(agent: Agent, url: string, body: string): Promise<string> {
+  const r = await postJson(agent, url, body);
+  if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
+  return r.text;
 }
 
 /** One check-in; questions are answered with "no rows" (a policy fail, still a result). */

@@ -26,14 +26,14 @@
  * Writes bench/results/<time>-policy-checkins-<db>.json and .md.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { fork } from 'node:child_process';
 import pg from 'pg';
-import { processCpuUs, ROOT, startBenchServer, threadCpuUs } from './bench-server.js';
+import { postJson, processCpuUs, ROOT, startBenchServer, threadCpuUs } from './bench-server.js';
 
 const { values } = parseArgs({
   options: {
@@ -145,26 +145,7 @@ if (values.trace) {
   }, 5).unref();
 }
 function post(path: string, body: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${url}${path}`,
-      {
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (c: Buffer) => parts.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString() }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  return postJson(agent, `${url}${path}`, body);
 }
 
 const keys: string[] = new Array<string>(N);
